@@ -1,0 +1,44 @@
+# One entry point for users and CI. Every target creates the environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU wheel lies on this machine's disk; GPU users pass their CUDA build, e.g.
+#   make demo TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH  ?= torch==2.13.0
+KERNEL := xlt-study
+PARAMS ?= params/demo.yaml
+CORES  ?= 2
+
+.PHONY: demo study plan test lab lint
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# The kernel spec lives inside the environment (not ~/.local), and papermill names it.
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (xlt-study)"
+	touch $(STAMP)
+
+## demo: the offline demo study (CPU, tiny model, shipped data) -> outputs/demo/report.html
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES) --config params=params/demo.yaml
+
+## study: any params file, e.g. make study PARAMS=params/full.yaml (needs the Hub or a filled cache)
+study: $(STAMP)
+	$(BIN)/snakemake -s workflow/Snakefile --cores $(CORES) --config params=$(PARAMS)
+
+## plan: what `make study` would run, without running it
+plan: $(STAMP)
+	$(BIN)/snakemake -s workflow/Snakefile --cores $(CORES) --config params=$(PARAMS) --dry-run --quiet rules
+
+## test: unit tests, params validation and notebook/workflow tests (offline)
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+## lab: JupyterLab on the notebooks, with the project's kernel
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check study tests workflow

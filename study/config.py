@@ -1,0 +1,252 @@
+"""One typed, frozen configuration for a study, built from a params YAML file.
+
+`load_config("params/demo.yaml")` is the only way notebooks and the workflow obtain
+settings. Every mistake in the file (unknown key, wrong type, value out of range,
+unknown task or condition) raises `ConfigError` naming the file, the key, the value
+and what is accepted. Relative paths in the file are resolved against the folder
+that holds the file, so a params file means the same thing from any working dir.
+
+YAML 1.1 reads `1e-5` as a string; float fields convert such strings (`"1e-5"` ->
+1e-05) and refuse anything that is not a number.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from study.registry import TASKS
+
+CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse")
+"""Phase-2 conditions the code implements (see STUDY.md). `translate-train` is not yet."""
+
+FEATURE_SETS = ("syntactic", "phonological", "inventory")
+
+
+class ConfigError(ValueError):
+    """A params file is wrong; the message says where and what would be accepted."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    """Phase 1: the pretrained multilingual encoder."""
+
+    name_or_path: str = Field(description="Hub id (xlm-roberta-large) or a local directory.")
+    build: Literal["tiny-xlmr"] | None = Field(
+        None, description="Build this model locally (demo) instead of loading name_or_path."
+    )
+    vocab_size: int = Field(4000, gt=100, description="Tokenizer vocabulary asked for (build only).")
+    hidden_size: int = Field(64, gt=0)
+    num_layers: int = Field(2, gt=0)
+    num_heads: int = Field(2, gt=0)
+    ffn_size: int = Field(128, gt=0)
+    mlm_epochs: float = Field(
+        0.0, ge=0, description="Masked-LM pretraining epochs over the demo text (build only)."
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> ModelConfig:
+        if self.build and self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}"
+            )
+        return self
+
+
+class DataConfig(_Section):
+    """Where each role's data comes from. Task names are keys of study/tasks.yaml."""
+
+    source: Literal["hub", "local"] = "hub"
+    local_dir: Path | None = Field(
+        None, description="With source: local, files at {local_dir}/{task}/{lang}/{split}.jsonl"
+    )
+    target: str = Field(description="Zero-shot evaluation task (test split, every language).")
+    target_train: str = Field(description="English training and dev data for phase 3.")
+    phase2_en: str = Field(description="English phase-2 task.")
+    phase2_pool: tuple[str, ...] = Field(description="Tasks whose non-English languages form the pool.")
+    max_train_examples: int | None = Field(None, gt=0, description="Cap on phase-3 training examples.")
+    max_eval_examples: int | None = Field(None, gt=0, description="Cap per language on dev/test.")
+
+    @field_validator("target", "target_train", "phase2_en")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        return _check_task(name)
+
+    @field_validator("phase2_pool")
+    @classmethod
+    def _known_tasks(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError("needs at least one task")
+        return tuple(_check_task(n) for n in names)
+
+    @model_validator(mode="after")
+    def _local_needs_dir(self) -> DataConfig:
+        if self.source == "local" and self.local_dir is None:
+            raise ValueError("source: local needs local_dir (the folder holding {task}/{lang}/*.jsonl)")
+        return self
+
+
+class SelectionConfig(_Section):
+    """How phase-2 languages are chosen and how much data every condition gets."""
+
+    k: int = Field(gt=0, description="Number of non-English phase-2 languages per condition.")
+    budget: int = Field(gt=0, description="Phase-2 training examples, identical for every condition.")
+    feature_sets: tuple[Literal["syntactic", "phonological", "inventory"], ...] = FEATURE_SETS
+    random_draws: int = Field(2, gt=0, description="Number of seeded draws for condition random.")
+
+
+class TrainConfig(_Section):
+    """Hyperparameters of one phase. Phase 2 trains a fixed budget (no model selection)."""
+
+    lr: float = Field(gt=0, lt=1)
+    epochs: float = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    eval_batch_size: int = Field(128, gt=0)
+    max_length: int = Field(128, gt=8)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    logging_steps: int = Field(20, gt=0)
+
+    @field_validator("lr", "warmup_ratio", "weight_decay", "epochs", mode="before")
+    @classmethod
+    def _yaml_float(cls, value: Any) -> Any:
+        # YAML 1.1 reads 1e-5 (no dot) as the string "1e-5": convert it, refuse other strings.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError(f"expected a number, got the string {value!r}") from None
+        return value
+
+
+class StudyConfig(_Section):
+    study: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Name; outputs go to output_root/study.")
+    description: str = ""
+    output_root: Path = Path("../outputs")
+    conditions: tuple[str, ...]
+    seeds: tuple[int, ...] = Field(description="Phase-3 seeds, one run per (condition, seed).")
+    phase2_seed: int = 0
+    threads: int = Field(1, gt=0, description="CPU threads per job.")
+    model: ModelConfig
+    data: DataConfig
+    selection: SelectionConfig
+    phase2: TrainConfig
+    phase3: TrainConfig
+    source_file: Path | None = Field(None, exclude=True)
+
+    @field_validator("conditions")
+    @classmethod
+    def _known_conditions(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError(f"needs at least one condition from {list(CONDITIONS)}")
+        for name in names:
+            if name not in CONDITIONS:
+                raise ValueError(f"unknown condition {name!r}; accepted: {list(CONDITIONS)}")
+        if len(set(names)) != len(names):
+            raise ValueError("lists a condition twice")
+        return names
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError("needs at least one seed, each listed once")
+        return seeds
+
+    # -- derived locations -------------------------------------------------------------
+    @property
+    def study_dir(self) -> Path:
+        return self.output_root / self.study
+
+    def resolved(self) -> dict[str, Any]:
+        """The parameters as plain data (what a run records next to its outputs)."""
+        return json.loads(self.model_dump_json())
+
+    def fingerprint(self) -> str:
+        """Short hash of the resolved parameters."""
+        blob = json.dumps(self.resolved(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _check_task(name: str) -> str:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; accepted (study/tasks.yaml): {sorted(TASKS)}")
+    return name
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    raw = dict(raw)
+    raw["output_root"] = (base / str(raw.get("output_root", "../outputs"))).resolve()
+    data = raw.get("data")
+    if isinstance(data, dict) and data.get("local_dir") is not None:
+        raw["data"] = {**data, "local_dir": (base / str(data["local_dir"])).resolve()}
+    return raw
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel], raw: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    value = error.get("input")
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        section = model
+        for part in error["loc"][:-1]:
+            field = section.model_fields.get(str(part))
+            section = field.annotation if field else section
+        allowed = sorted(getattr(section, "model_fields", {}))
+        close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"key {key!r} is not a known setting{hint}; accepted here: {allowed}"
+    if error["type"] == "missing":
+        return f"key {key!r} is required but missing"
+    return f"key {key!r}: value {value!r} is not accepted: {msg}"
+
+
+def build_config(raw: Any, source: str | Path = "<parameters>") -> StudyConfig:
+    """Validate plain data (a parsed params file) into a StudyConfig."""
+    source = Path(source)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level, got {raw!r}")
+    raw = _resolve_paths(raw, source.parent)
+    try:
+        return StudyConfig(**raw, source_file=source)
+    except ValidationError as exc:
+        lines = [_describe(e, StudyConfig, raw) for e in exc.errors()]
+        raise ConfigError(f"{source}: " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
+    """Read and validate a params file; `overrides` maps dotted keys to values."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the params file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, path)
+    return build_config(raw, path)
+
+
+def _set_dotted(raw: Any, dotted: str, value: Any, path: Path) -> None:
+    node = raw
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if not isinstance(node, dict) or not isinstance(node.get(part), dict):
+            raise ConfigError(f"{path}: override {dotted!r} does not name a section of the file")
+        node = node[part]
+    node[last] = value

@@ -1,0 +1,69 @@
+"""Zero-shot evaluation on every language of the target, and prediction exports.
+
+Predictions are written per language (`predictions/{split}-{lang}.jsonl`: index, gold,
+predicted label names) and, for test, in the XTREME submission layout
+(`xtreme/xnli/test-{lang}.tsv`: one label string per line, in test-set order).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from study.config import StudyConfig
+from study.data import load_split
+from study.io import atomic_write_text
+from study.registry import NLI_LABELS, TASKS
+
+
+def predict(model, tokenizer, ds, batch_size: int, max_length: int) -> np.ndarray:
+    """Predicted label ids in the dataset's order; batches of similar length, no gradient."""
+    import torch
+
+    enc = tokenizer(list(ds["premise"]), list(ds["hypothesis"]), truncation=True,
+                    max_length=max_length)
+    ids = enc["input_ids"]
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    preds = np.empty(len(ids), dtype=np.int64)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+            batch = {k: v.to(model.device) for k, v in batch.items()}
+            preds[idx] = model(**batch).logits.argmax(-1).cpu().numpy()
+    return preds
+
+
+def evaluate_target(model, tokenizer, cfg: StudyConfig, split: str, run_dir: Path) -> dict:
+    """Accuracy per language of the target task's `split`; predictions written to run_dir."""
+    task = TASKS[cfg.data.target]
+    results = {}
+    for lang in tqdm(task.languages, desc=f"evaluate {task.name} {split}"):
+        ds = load_split(task, lang, split, cfg.data, limit=cfg.data.max_eval_examples)
+        pred = predict(model, tokenizer, ds, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
+        gold = np.asarray(ds["label"])
+        results[lang] = {"accuracy": float((pred == gold).mean()), "n": int(len(gold)),
+                         "predicted_counts": _counts(pred), "gold_counts": _counts(gold)}
+        write_predictions(run_dir, split, lang, gold, pred)
+        if split == "test" and task.xtreme_name:
+            export_xtreme(run_dir, task.xtreme_name, lang, pred)
+    return results
+
+
+def _counts(ids: np.ndarray) -> dict[str, int]:
+    return {name: int((ids == i).sum()) for i, name in enumerate(NLI_LABELS)}
+
+
+def write_predictions(run_dir: Path, split: str, lang: str, gold, pred) -> Path:
+    lines = (f'{{"index": {i}, "gold": "{NLI_LABELS[g]}", "pred": "{NLI_LABELS[p]}"}}\n'
+             for i, (g, p) in enumerate(zip(gold, pred, strict=True)))
+    return atomic_write_text(Path(run_dir) / "predictions" / f"{split}-{lang}.jsonl", "".join(lines))
+
+
+def export_xtreme(run_dir: Path, xtreme_task: str, lang: str, pred) -> Path:
+    """XTREME submission file: one label string per line, in test-set order."""
+    text = "".join(NLI_LABELS[p] + "\n" for p in pred)
+    return atomic_write_text(Path(run_dir) / "xtreme" / xtreme_task / f"test-{lang}.tsv", text)

@@ -1,0 +1,40 @@
+"""Where a study's outputs live, under outputs/<study>/ (see README, "Outputs")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from study.config import StudyConfig
+
+
+def selection_dir(cfg: StudyConfig) -> Path:
+    return cfg.study_dir / "selection"
+
+
+def phase2_data_file(cfg: StudyConfig, condition: str) -> Path:
+    return selection_dir(cfg) / "phase2_data" / f"{condition}.jsonl"
+
+
+def phase2_dir(cfg: StudyConfig, condition: str) -> Path:
+    return cfg.study_dir / "phase2" / condition
+
+
+def encoder_dir(cfg: StudyConfig, condition: str) -> Path:
+    return phase2_dir(cfg, condition) / "encoder"
+
+
+def run_dir(cfg: StudyConfig, condition: str, seed: int) -> Path:
+    return cfg.study_dir / "runs" / condition / f"seed{seed}"
+
+
+def analysis_dir(cfg: StudyConfig) -> Path:
+    return cfg.study_dir / "analysis"
+
+
+def report_file(cfg: StudyConfig) -> Path:
+    return cfg.study_dir / "report.html"
+
+
+def interactive_dir(cfg: StudyConfig, stage: str) -> Path:
+    """Where a notebook opened by hand writes, apart from the workflow's outputs."""
+    return cfg.study_dir / "interactive" / stage

@@ -1,0 +1,180 @@
+"""The study's stages, one function each; the notebooks call these and show the results.
+
+Each stage writes into the directory it is given (the workflow gives a `.partial`
+directory and renames it when the notebook succeeded) and records what produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study import layout, typology
+from study.config import StudyConfig, build_config, load_config
+from study.data import load_split
+from study.io import atomic_write_json, atomic_write_text, read_json
+from study.provenance import dataset_fingerprint, provenance
+from study.registry import TASKS
+from study.selection import (
+    Phase2Plan,
+    build_phase2_set,
+    candidate_pool,
+    language_budgets,
+    plan_phase2,
+)
+
+
+def configure(params_file: str, params: dict[str, Any] | None = None) -> StudyConfig:
+    """The validated config of a notebook run, and a quiet, thread-limited runtime."""
+    cfg = build_config(params, params_file) if params is not None else load_config(params_file)
+    import torch
+    import transformers
+
+    torch.set_num_threads(cfg.threads)
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("datasets").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*TypedStorage.*")
+    return cfg
+
+
+def out_dir_for(cfg: StudyConfig, out_dir: str | None, stage: str) -> Path:
+    path = Path(out_dir) if out_dir else layout.interactive_dir(cfg, stage)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_record(cfg: StudyConfig, out: Path, metrics: dict, seed: int | None,
+                  data: dict[str, str]) -> None:
+    atomic_write_text(out / "params.json", _json(cfg.resolved()))
+    atomic_write_json(out / "provenance.json", provenance(
+        seed=seed, params_fingerprint=cfg.fingerprint(),
+        params_file=str(cfg.source_file) if cfg.source_file else None, data=data))
+    atomic_write_json(out / "metrics.json", metrics)
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+# -- 01 data selection ----------------------------------------------------------------
+@dataclass
+class Selection:
+    plan: Phase2Plan
+    distances: pd.DataFrame
+    summary: pd.DataFrame  # one row per condition id
+
+
+def run_selection(cfg: StudyConfig, out: Path) -> Selection:
+    target_langs = list(TASKS[cfg.data.target].languages)
+    pool_langs = list(candidate_pool(cfg)[0])
+    langs = sorted(set(["en", *pool_langs, *target_langs]))
+    dist = typology.distance_matrix(langs, cfg.selection.feature_sets)
+    plan = plan_phase2(cfg, dist)
+    rows, fingerprints = [], {}
+    for condition, chosen in plan.languages.items():
+        ds = build_phase2_set(cfg, plan, condition)
+        path = out / "phase2_data" / f"{condition}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.to_json(str(path) + ".tmp", force_ascii=False)
+        Path(str(path) + ".tmp").replace(path)
+        fingerprints[condition] = dataset_fingerprint(ds)
+        non_en = [x for x in chosen if x != "en"]
+        rows.append({
+            "condition": condition, "languages": ", ".join(chosen), "examples": len(ds),
+            "per_language": language_budgets(condition, chosen, cfg.selection.budget),
+            **(typology.set_scores(non_en, dist) if non_en else {}),
+        })
+    summary = pd.DataFrame(rows)
+    atomic_write_text(out / "distances.csv", dist.to_csv())
+    selection = {
+        "pool": plan.pool, "excluded_target_languages": list(plan.excluded),
+        "languages": {k: list(v) for k, v in plan.languages.items()},
+        "feature_sets": list(cfg.selection.feature_sets), "distance": "mean angular URIEL distance",
+        "summary": summary.to_dict(orient="records"),
+    }
+    _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
+    return Selection(plan=plan, distances=dist, summary=summary)
+
+
+# -- 02 intermediate training ------------------------------------------------------------
+def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
+    from datasets import load_dataset
+
+    from study.pretrained import ensure_base_model
+    from study.training import save_encoder, train_pair_classifier
+
+    data_file = layout.phase2_data_file(cfg, condition)
+    if not data_file.is_file():
+        raise FileNotFoundError(f"{data_file}: no phase-2 data for condition {condition!r}; "
+                                "run the data-selection notebook (or `make demo`) first")
+    train = load_dataset("json", data_files=str(data_file), split="train")
+    start = time.time()
+    trainer = train_pair_classifier(ensure_base_model(cfg), train, None, cfg.phase2,
+                                    cfg.phase2_seed, out / "checkpoints")
+    save_encoder(trainer, out / "encoder")
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    metrics = {
+        "stage": "phase2", "condition": condition, "examples": len(train),
+        "languages": sorted(set(train["lang"])), "steps": trainer.state.global_step,
+        "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
+    }
+    _write_record(cfg, out, metrics, cfg.phase2_seed, {"phase2_data": dataset_fingerprint(train)})
+    return metrics
+
+
+# -- 03 target training and zero-shot evaluation ---------------------------------------
+def start_encoder(cfg: StudyConfig, condition: str) -> str:
+    """Phase 3 starts from the condition's phase-2 encoder, or the pretrained model."""
+    from study.pretrained import ensure_base_model
+
+    if condition == "none":
+        return ensure_base_model(cfg)
+    path = layout.encoder_dir(cfg, condition)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no phase-2 encoder for condition {condition!r}; "
+                                "run the intermediate-training notebook (or `make demo`) first")
+    return str(path)
+
+
+def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
+    from study.evaluation import evaluate_target, predict
+    from study.training import train_pair_classifier
+
+    d = cfg.data
+    train = load_split(d.target_train, "en", "train", d, limit=d.max_train_examples)
+    dev = load_split(d.target_train, "en", "dev", d, limit=d.max_eval_examples)
+    start = time.time()
+    trainer = train_pair_classifier(start_encoder(cfg, condition), train, dev, cfg.phase3, seed,
+                                    out / "checkpoints")
+    train_seconds = time.time() - start
+    model, tok = trainer.model, trainer.processing_class
+    dev_pred = predict(model, tok, dev, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
+    test = evaluate_target(model, tok, cfg, "test", out)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    metrics = {
+        "stage": "phase3", "study": cfg.study, "condition": condition, "seed": seed,
+        "target": d.target, "zero_shot": True,
+        "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
+        "test": test,
+        "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
+        "train": {"examples": len(train), "steps": trainer.state.global_step,
+                  "seconds": round(train_seconds, 1)},
+        "log_history": trainer.state.log_history,
+    }
+    _write_record(cfg, out, metrics, seed, {"train_en": dataset_fingerprint(train),
+                                            "dev_en": dataset_fingerprint(dev)})
+    return metrics
+
+
+def read_metrics(path: Path) -> dict:
+    return read_json(Path(path) / "metrics.json")

@@ -1,0 +1,46 @@
+"""Figures of the study (seaborn); each returns its matplotlib Figure."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+
+def distance_heatmap(dist: pd.DataFrame, title: str = "URIEL distance (mean angular)"):
+    fig, ax = plt.subplots(figsize=(0.45 * len(dist) + 2, 0.4 * len(dist) + 1.5))
+    sns.heatmap(dist, annot=len(dist) <= 16, fmt=".2f", cmap="viridis", square=True, ax=ax,
+                annot_kws={"size": 7}, cbar_kws={"label": "distance"})
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(log_history: list[dict], title: str = "training loss"):
+    rows = [r for r in log_history if "loss" in r]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_by_language(acc: pd.DataFrame, order: list[str] | None = None):
+    """Bars of test accuracy per language and condition; error bars: sd over seeds."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * acc.language.nunique()), 3.5))
+    sns.barplot(data=acc, x="language", y="value", hue="condition", hue_order=order,
+                errorbar="sd", ax=ax)
+    ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance")
+    ax.set(ylabel="accuracy", ylim=(0, 1), title="Zero-shot test accuracy (mean ± sd over seeds)")
+    ax.legend(ncols=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    fig.tight_layout()
+    return fig
+
+
+def gain_heatmap(gains: pd.DataFrame, baseline: str = "none"):
+    fig, ax = plt.subplots(figsize=(0.8 * len(gains) + 2, 0.5 * gains.shape[1] + 1.5))
+    sns.heatmap(gains.T, annot=True, fmt=".1f", cmap="RdBu", center=0, ax=ax,
+                cbar_kws={"label": f"points vs {baseline}"})
+    ax.set(xlabel="language", ylabel="condition", title=f"Accuracy gain over {baseline!r}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,127 @@
+"""Phase 1: the pretrained multilingual encoder.
+
+The full study loads `xlm-roberta-large` from the Hub. The demo builds a tiny model
+of the same architecture here, deterministically, from the demo's own text: a Unigram
+tokenizer with XLM-R's special tokens, an `XLMRobertaConfig` of ~0.3M parameters and,
+optionally, a short masked-LM pretraining over every demo language (the stand-in for
+XLM-R's multilingual pretraining, so that the encoder has seen each language's words).
+It is saved with `save_pretrained` and later loaded with `from_pretrained`, exactly as
+a Hub model is.
+
+    python -m study.pretrained params/demo.yaml     # build the demo model if missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from study.config import ModelConfig, StudyConfig, load_config
+from study.io import atomic_dir, atomic_write_json
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R ids 0..4
+
+
+class ModelUnavailable(RuntimeError):
+    """A model is neither local nor reachable; the message says how to supply it."""
+
+
+def base_model_path(cfg: StudyConfig) -> str:
+    """What phase 2/3 pass to `from_pretrained`: a built local folder or a Hub id/path."""
+    if cfg.model.build:
+        return str(cfg.study_dir / "pretrained")
+    return cfg.model.name_or_path
+
+
+def ensure_base_model(cfg: StudyConfig) -> str:
+    """Build the demo model on first use; return what to load it from."""
+    path = base_model_path(cfg)
+    if cfg.model.build and not (Path(path) / "config.json").exists():
+        from study.data import pretraining_corpus
+
+        build_tiny_xlmr(Path(path), pretraining_corpus(cfg), cfg.model, seed=cfg.phase2_seed,
+                        threads=cfg.threads)
+    return path
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A Unigram tokenizer with XLM-R's normalisation, special tokens and templates."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+    from tokenizers.trainers import UnigramTrainer
+
+    tok = Tokenizer(Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                             unk_token="<unk>", show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)],
+    )
+    from transformers import XLMRobertaTokenizerFast
+
+    return XLMRobertaTokenizerFast(tokenizer_object=tok, model_max_length=256)
+
+
+def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,
+                    threads: int = 1) -> Path:
+    """Tokenizer + randomly initialised XLM-R (+ optional MLM pretraining), saved at `out`."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM, set_seed
+
+    torch.set_num_threads(threads)
+    set_seed(seed)
+    tokenizer = train_tokenizer(texts, spec.vocab_size)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),  # the trainer may stop short of the asked size
+        hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads, intermediate_size=spec.ffn_size,
+        max_position_embeddings=258, type_vocab_size=1,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    model = XLMRobertaForMaskedLM(config)
+    history = _pretrain_mlm(model, tokenizer, texts, spec.mlm_epochs, seed, out) \
+        if spec.mlm_epochs > 0 else []
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "build.json", {
+            "recipe": spec.model_dump(mode="json"), "seed": seed, "corpus_sentences": len(texts),
+            "parameters": sum(p.numel() for p in model.parameters()), "mlm_history": history,
+        })
+    return out
+
+
+def _pretrain_mlm(model, tokenizer, texts, epochs, seed, out: Path) -> list[dict]:
+    from datasets import Dataset
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    ds = Dataset.from_dict({"text": texts}).map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True,
+        remove_columns=["text"])
+    args = TrainingArguments(
+        output_dir=str(out.with_name(out.name + ".mlm-scratch")), num_train_epochs=epochs,
+        per_device_train_batch_size=64, learning_rate=1e-3, warmup_steps=0.05,
+        weight_decay=0.01, seed=seed, data_seed=seed, use_cpu=True, report_to="none",
+        save_strategy="no", logging_steps=50, disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
+    )
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=seed)
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+    trainer.train()
+    return trainer.state.log_history
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Build the demo's pretrained model if missing.")
+    parser.add_argument("params", type=Path)
+    args = parser.parse_args()
+    cfg = load_config(args.params)
+    print(ensure_base_model(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""What produced an output: code version, packages, machine, seed, data fingerprints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("study", "torch", "transformers", "tokenizers", "datasets", "accelerate",
+            "numpy", "pandas", "scipy", "urielplus", "papermill", "snakemake")
+
+
+def git_state(repo: Path | None = None) -> dict[str, object]:
+    repo = repo or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
+                                 text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(*, seed: int | None, params_fingerprint: str, params_file: str | None,
+               data: dict[str, str] | None = None) -> dict:
+    """The record every run writes as provenance.json."""
+    import torch
+
+    return {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git": git_state(),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "seed": seed,
+        "params_file": params_file,
+        "params_fingerprint": params_fingerprint,
+        "data_fingerprints": data or {},
+    }
+
+
+def dataset_fingerprint(ds) -> str:
+    """The `datasets` fingerprint: changes whenever the data or its processing changes."""
+    return ds._fingerprint

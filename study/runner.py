@@ -1,0 +1,104 @@
+"""Execute one notebook of the study with papermill, atomically (the workflow's rules call this).
+
+    python -m study.runner notebooks/03_target_training.ipynb outputs/demo/runs/en/seed0 \\
+        --params params/demo.yaml -p condition en -p seed 0
+
+The params file is validated before anything runs. The notebook receives the parsed
+file (`params`), its path (`params_file`), its output folder (`out_dir`) and the
+stage's own parameters. It runs in `<out_dir>.partial`, which is renamed to `out_dir`
+only when the notebook succeeded; a failed run leaves the executed notebook, with its
+error, in the `.partial` folder and exits non-zero. With --html, the executed notebook
+is also rendered to HTML without code cells (the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.config import ConfigError, load_config
+from study.io import atomic_dir, atomic_write_text
+
+KERNEL = "xlt-study"
+
+
+def check_kernel(name: str = KERNEL) -> None:
+    """The kernel must run this environment's Python, not a stray one elsewhere."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise RuntimeError(f"Jupyter kernel {name!r} is not installed; run `make` targets (they "
+                           f"install it) or `{sys.executable} -m ipykernel install --sys-prefix "
+                           f"--name {name}`") from None
+    kernel_python = Path(spec.argv[0])
+    if kernel_python.name.startswith("python") and kernel_python.parent != Path(sys.executable).parent:
+        raise RuntimeError(f"kernel {name!r} ({spec.resource_dir}) runs {kernel_python}, not this "
+                           f"environment's {sys.executable}; remove that kernel spec or reinstall")
+
+
+def render_html(notebook: Path, html: Path) -> Path:
+    """The executed notebook as HTML without code cells."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    return atomic_write_text(html, body)
+
+
+def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: dict[str, Any],
+                 kernel: str = KERNEL, html: Path | None = None) -> Path:
+    import papermill as pm
+
+    cfg = load_config(params_file)  # fail before starting a kernel
+    raw = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    check_kernel(kernel)
+    os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
+    os.environ.setdefault("TQDM_MININTERVAL", "5")
+    with atomic_dir(out_dir) as tmp:
+        executed = tmp / notebook.name
+        try:
+            pm.execute_notebook(
+                str(notebook), str(executed), kernel_name=kernel, cwd=str(notebook.parent),
+                parameters={"params_file": str(params_file.resolve()), "params": raw,
+                            "out_dir": str(tmp), **parameters},
+                progress_bar=False,
+            )
+        except pm.PapermillExecutionError as exc:
+            raise SystemExit(f"{notebook.name} failed ({exc.ename}: {exc.evalue}); the executed "
+                             f"notebook with the error is {executed}") from None
+        if html:
+            render_html(executed, html)
+    return out_dir / notebook.name
+
+
+def _value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--params", type=Path, required=True, help="params YAML file")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a notebook parameter (value read as YAML)")
+    parser.add_argument("--html", type=Path, help="also render the executed notebook here")
+    args = parser.parse_args(argv)
+    try:
+        run_notebook(args.notebook, args.out_dir, args.params,
+                     {k: _value(v) for k, v in args.p}, html=args.html)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Phase-2 data per condition: which languages, and exactly `budget` examples each.
+
+Every condition sees the same number of examples (STUDY.md); only the data differs.
+Non-English conditions split the budget evenly over their k languages (the first
+`budget % k` languages get one more). Zero-shot discipline: pool languages that are
+also languages of the target's test set are excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from study import typology
+from study.config import StudyConfig
+from study.data import DataError, load_split
+from study.registry import TASKS
+
+
+@dataclass(frozen=True)
+class Phase2Plan:
+    """The phase-2 languages of each condition id (random draws are random-0, random-1...)."""
+
+    pool: dict[str, str]  # language -> task providing it
+    excluded: tuple[str, ...]  # pool languages dropped because the target tests them
+    languages: dict[str, tuple[str, ...]]  # condition id -> languages ("en" included)
+
+    def condition_ids(self) -> list[str]:
+        return list(self.languages)
+
+
+def phase2_condition_ids(cfg: StudyConfig) -> list[str]:
+    """Phase-2 condition ids of a study, without computing any distance (for the workflow)."""
+    ids = []
+    for c in cfg.conditions:
+        if c == "random":
+            ids += [f"random-{d}" for d in range(cfg.selection.random_draws)]
+        elif c != "none":
+            ids.append(c)
+    return ids
+
+
+def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, str], tuple[str, ...]]:
+    target_langs = set(TASKS[cfg.data.target].languages)
+    pool, excluded = {}, []
+    for name in cfg.data.phase2_pool:
+        for lang in TASKS[name].languages:
+            if lang == typology.ENGLISH:
+                continue
+            if lang in target_langs:
+                excluded.append(lang)
+            else:
+                pool.setdefault(lang, name)
+    return pool, tuple(sorted(set(excluded)))
+
+
+def plan_phase2(cfg: StudyConfig, dist) -> Phase2Plan:
+    """Choose each condition's languages from the pool, given the distance matrix."""
+    pool, excluded = candidate_pool(cfg)
+    k = cfg.selection.k
+    langs: dict[str, tuple[str, ...]] = {}
+    for c in cfg.conditions:
+        if c == "en":
+            langs[c] = ("en",)
+        elif c == "diverse":
+            langs[c] = tuple(typology.select_diverse(list(pool), dist, k))
+        elif c == "similar":
+            langs[c] = tuple(typology.select_similar(list(pool), dist, k))
+        elif c == "en+diverse":
+            langs[c] = ("en", *typology.select_diverse(list(pool), dist, k))
+        elif c == "random":
+            draws = typology.select_random(list(pool), k, cfg.selection.random_draws, cfg.phase2_seed)
+            langs.update({f"random-{d}": tuple(x) for d, x in enumerate(draws)})
+    return Phase2Plan(pool=pool, excluded=excluded, languages=langs)
+
+
+def shares(budget: int, n: int) -> list[int]:
+    """Split `budget` into n near-equal integer parts that sum to it exactly."""
+    return [budget // n + (1 if i < budget % n else 0) for i in range(n)]
+
+
+def language_budgets(condition: str, languages: tuple[str, ...], budget: int) -> dict[str, int]:
+    if condition == "en+diverse":  # half English, half the diverse languages
+        en_part = budget // 2
+        rest = languages[1:]
+        return {"en": en_part, **dict(zip(rest, shares(budget - en_part, len(rest)), strict=True))}
+    return dict(zip(languages, shares(budget, len(languages)), strict=True))
+
+
+def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str):
+    """The condition's training set: a seeded sample of each language's train split."""
+    from datasets import concatenate_datasets
+
+    parts = []
+    for lang, n in language_budgets(condition, plan.languages[condition], cfg.selection.budget).items():
+        task = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
+        ds = load_split(task, lang, "train", cfg.data)
+        if len(ds) < n:
+            raise DataError(f"condition {condition!r} needs {n} {lang} examples from {task!r} "
+                            f"but its train split has {len(ds)}; lower selection.budget")
+        parts.append(ds.shuffle(seed=cfg.phase2_seed).select(range(n)))
+    return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed)

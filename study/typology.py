@@ -1,0 +1,136 @@
+"""Typological distance between languages and the phase-2 language choice.
+
+Distances come from URIEL as shipped by `urielplus` (offline). For each named feature
+set (syntactic, phonological, inventory) urielplus gives the **angular distance**
+between two languages' feature vectors over the features both have; the study's
+distance is the **mean over the chosen feature sets**. Where URIEL has no shared
+feature of a set for a pair, that set is left out of the pair's mean and a warning
+names the pair and the set; a pair with no set at all is an error, never a zero.
+
+Language codes: the study uses ISO 639-1 (XNLI's `sw`, `zh`); URIEL uses ISO 639-3.
+`to_uriel_code` maps through `langcodes`, which gives the macrolanguage code
+(`zh` -> `zho`, `sw` -> `swa`, `ar` -> `ara`); those are the vectors used.
+
+Selection strategies over a candidate pool (all deterministic):
+- diverse: greedy max-min (farthest point): start from the pool language farthest
+  from English, then repeatedly add the language whose minimum distance to the
+  chosen set is largest; ties broken by language code.
+- similar: the k pool languages nearest to English (ties by code).
+- random: seeded uniform draws of k languages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+ENGLISH = "en"
+
+
+class TypologyError(ValueError):
+    """A language URIEL does not know, or a pair with no typological data."""
+
+
+_URIEL = None
+
+
+def uriel():
+    """The shared URIELPlus instance (its import logs at INFO; keep notebooks quiet)."""
+    global _URIEL
+    if _URIEL is None:
+        root = logging.getLogger()
+        level = root.level
+        from urielplus import urielplus
+
+        _URIEL = urielplus.URIELPlus()
+        root.setLevel(level)
+        for name in list(logging.root.manager.loggerDict):
+            if name.startswith("urielplus"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+    return _URIEL
+
+
+def to_uriel_code(lang: str) -> str:
+    import langcodes
+
+    try:
+        code = langcodes.Language.get(lang).to_alpha3()
+    except (LookupError, ValueError):
+        raise TypologyError(f"language code {lang!r} is not a valid ISO 639 code") from None
+    return code
+
+
+def pair_distance(a: str, b: str, feature_sets: Sequence[str]) -> float:
+    """Mean angular URIEL distance of two languages over the feature sets with data."""
+    if a == b:
+        return 0.0
+    ca, cb = to_uriel_code(a), to_uriel_code(b)
+    values = []
+    for feature_set in feature_sets:
+        try:
+            values.append(float(uriel().new_distance(feature_set, ca, cb)))
+        except ValueError as exc:
+            if "Unknown languages" in str(exc):
+                raise TypologyError(
+                    f"URIEL (urielplus) has no entry for {a!r} (as {ca!r}) or {b!r} (as {cb!r})"
+                ) from None
+            warnings.warn(f"URIEL has no shared {feature_set} features for {a}-{b}; "
+                          f"their distance uses the other feature sets", stacklevel=2)
+    if not values:
+        raise TypologyError(f"URIEL has no shared features of {list(feature_sets)} for {a}-{b}")
+    return float(np.mean(values))
+
+
+def distance_matrix(langs: Sequence[str], feature_sets: Sequence[str]) -> pd.DataFrame:
+    """Symmetric matrix of study distances, indexed by the given ISO 639-1 codes."""
+    langs = list(dict.fromkeys(langs))
+    m = pd.DataFrame(0.0, index=langs, columns=langs)
+    for a, b in itertools.combinations(langs, 2):
+        m.loc[a, b] = m.loc[b, a] = pair_distance(a, b, feature_sets)
+    return m
+
+
+def select_diverse(pool: Sequence[str], dist: pd.DataFrame, k: int) -> list[str]:
+    pool = _check_pool(pool, k)
+    first = min(pool, key=lambda x: (-dist.loc[ENGLISH, x], x))
+    chosen = [first]
+    while len(chosen) < k:
+        rest = [x for x in pool if x not in chosen]
+        chosen.append(min(rest, key=lambda x: (-min(dist.loc[x, c] for c in chosen), x)))
+    return chosen
+
+
+def select_similar(pool: Sequence[str], dist: pd.DataFrame, k: int) -> list[str]:
+    pool = _check_pool(pool, k)
+    return sorted(pool, key=lambda x: (dist.loc[ENGLISH, x], x))[:k]
+
+
+def select_random(pool: Sequence[str], k: int, draws: int, seed: int) -> list[list[str]]:
+    pool = sorted(_check_pool(pool, k))
+    return [random.Random(f"{seed}/random/{d}").sample(pool, k) for d in range(draws)]
+
+
+def _check_pool(pool: Sequence[str], k: int) -> list[str]:
+    pool = list(dict.fromkeys(pool))
+    if ENGLISH in pool:
+        raise TypologyError("the non-English pool contains 'en'")
+    if k > len(pool):
+        raise TypologyError(f"selection.k = {k} but the pool has only {len(pool)} "
+                            f"languages: {pool}; choose k <= {len(pool)}")
+    return pool
+
+
+def set_scores(langs: Sequence[str], dist: pd.DataFrame) -> dict[str, float]:
+    """How diverse a language set is, and how far from English."""
+    pairs = [dist.loc[a, b] for a, b in itertools.combinations(langs, 2)]
+    return {
+        "mean_pairwise": float(np.mean(pairs)) if pairs else float("nan"),
+        "min_pairwise": float(np.min(pairs)) if pairs else float("nan"),
+        "mean_to_english": float(np.mean([dist.loc[ENGLISH, x] for x in langs])),
+    }

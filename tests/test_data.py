@@ -1,0 +1,84 @@
+"""The loader: local files in the Hub schema, label mapping, errors, budgets."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from study.config import DataConfig
+from study.data import DataError, load_split
+from study.registry import NLI_LABELS, TASKS
+from study.selection import language_budgets, shares
+
+
+def _write(root: Path, task: str, lang: str, split: str, rows: list[dict]) -> None:
+    path = root / task / lang / f"{TASKS[task].splits[split]}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _cfg(root: Path) -> DataConfig:
+    return DataConfig(source="local", local_dir=root, target="xnli", target_train="mnli",
+                      phase2_en="mnli", phase2_pool=["ocnli"])
+
+
+def test_xnli_schema_maps_to_canonical_columns(tmp_path):
+    _write(tmp_path, "xnli", "de", "test", [
+        {"premise": "Er schläft.", "hypothesis": "Er ist wach.", "label": 2},
+        {"premise": "Sie isst.", "hypothesis": "Sie isst etwas.", "label": 0},
+    ])
+    ds = load_split("xnli", "de", "test", _cfg(tmp_path))
+    assert ds.column_names == ["premise", "hypothesis", "label", "lang"]
+    assert [NLI_LABELS[x] for x in ds["label"]] == ["contradiction", "entailment"]
+    assert ds["lang"] == ["de", "de"]
+
+
+def test_ocnli_label_order_is_remapped(tmp_path):
+    # OCNLI (CLUE) orders its ids neutral, entailment, contradiction.
+    _write(tmp_path, "ocnli", "zh", "train", [
+        {"sentence1": "他在睡觉。", "sentence2": "他醒着。", "label": 2},
+        {"sentence1": "她在吃饭。", "sentence2": "她在吃东西。", "label": 1},
+        {"sentence1": "她在吃饭。", "sentence2": "她很饿。", "label": 0},
+    ])
+    ds = load_split("ocnli", "zh", "train", _cfg(tmp_path))
+    assert [NLI_LABELS[x] for x in ds["label"]] == ["contradiction", "entailment", "neutral"]
+    assert ds["premise"][0] == "他在睡觉。"
+
+
+def test_unknown_label_is_named(tmp_path):
+    _write(tmp_path, "xnli", "de", "test", [{"premise": "a", "hypothesis": "b", "label": 7}])
+    with pytest.raises(DataError, match=r"test\.jsonl: column 'label' has label value\(s\) \[7\]"):
+        load_split("xnli", "de", "test", _cfg(tmp_path))
+
+
+def test_missing_column_is_named(tmp_path):
+    _write(tmp_path, "xnli", "de", "test", [{"premise": "a", "label": 0}])
+    with pytest.raises(DataError, match=r"missing column\(s\) \['hypothesis'\]"):
+        load_split("xnli", "de", "test", _cfg(tmp_path))
+
+
+def test_missing_file_says_where_it_is_expected(tmp_path):
+    with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: no such file"):
+        load_split("xnli", "de", "test", _cfg(tmp_path))
+
+
+def test_language_the_task_lacks_is_refused(tmp_path):
+    with pytest.raises(DataError, match="task 'xnli' has no language 'ja'"):
+        load_split("xnli", "ja", "test", _cfg(tmp_path))
+
+
+def test_hub_offline_fails_fast_naming_the_dataset(tmp_path):
+    cfg = DataConfig(source="hub", target="xnli", target_train="mnli", phase2_en="mnli",
+                     phase2_pool=["ocnli"])
+    start = time.time()
+    with pytest.raises(DataError, match=r"dataset 'facebook/xnli' \(config 'de'.*data.source: local"):
+        load_split("xnli", "de", "test", cfg)
+    assert time.time() - start < 30  # offline mode: no network timeout
+
+
+def test_budget_shares_sum_exactly():
+    assert shares(10, 3) == [4, 3, 3]
+    assert sum(language_budgets("diverse", ("ja", "ko", "te"), 1000).values()) == 1000
+    mixed = language_budgets("en+diverse", ("en", "ja", "ko"), 1001)
+    assert mixed == {"en": 500, "ja": 251, "ko": 250}

@@ -1,0 +1,78 @@
+"""Phase 2 -> phase 3 hand-over and reproducibility on a tiny model built in the test."""
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from study.config import ModelConfig, TrainConfig
+from study.evaluation import predict
+from study.pretrained import build_tiny_xlmr
+from study.training import load_classifier, save_encoder, train_pair_classifier
+
+PAIRS = [("Anna sees the book.", "Anna sees the book.", 0),
+         ("Anna sees the book.", "Anna sees the car today.", 1),
+         ("Anna sees the book.", "Anna does not see the book.", 2)]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    texts = [s for p, h, _ in PAIRS for s in (p, h)] + ["Er sieht das Buch.", "彼は本を見る。"]
+    spec = ModelConfig(name_or_path="tiny", build="tiny-xlmr", vocab_size=120, mlm_epochs=0)
+    return str(build_tiny_xlmr(out, texts, spec, seed=0))
+
+
+def _data(n: int) -> Dataset:
+    rows = [PAIRS[i % 3] for i in range(n)]
+    return Dataset.from_dict({"premise": [r[0] for r in rows], "hypothesis": [r[1] for r in rows],
+                              "label": [r[2] for r in rows], "lang": ["en"] * n})
+
+
+T = TrainConfig(lr=5e-3, epochs=2, batch_size=8, max_length=32, logging_steps=5)
+
+
+def test_phase3_gets_the_phase2_encoder_unchanged_and_a_fresh_head(tiny_model, tmp_path):
+    trainer = train_pair_classifier(tiny_model, _data(48), None, T, seed=0, work_dir=tmp_path / "w")
+    encoder = save_encoder(trainer, tmp_path / "encoder")
+    phase2 = trainer.model
+    phase3, _ = load_classifier(str(encoder))
+    for name, tensor in phase2.base_model.state_dict().items():
+        assert torch.equal(tensor, phase3.base_model.state_dict()[name]), name
+    # The phase-2 head is thrown away: phase 3's head is freshly initialised.
+    assert not torch.equal(phase2.classifier.out_proj.weight, phase3.classifier.out_proj.weight)
+    assert not (encoder / "classifier").exists()
+    assert all(not k.startswith("classifier") for k in _safetensor_keys(encoder))
+
+
+def _safetensor_keys(folder):
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        return list(f.keys())
+
+
+def test_same_seed_same_predictions(tiny_model, tmp_path):
+    runs = []
+    for i in range(2):
+        trainer = train_pair_classifier(tiny_model, _data(48), _data(12), T, seed=3,
+                                        work_dir=tmp_path / f"w{i}")
+        runs.append(predict(trainer.model, trainer.processing_class, _data(12), 4, 32))
+        runs.append(trainer.state.log_history[-1]["train_loss"])
+    assert np.array_equal(runs[0], runs[2])
+    assert runs[1] == runs[3]
+
+
+def test_tokenizer_is_xlmr_shaped(tiny_model):
+    _, tok = load_classifier(tiny_model)
+    ids = tok("Anna sees", "the book")["input_ids"]
+    assert ids[0] == tok.cls_token_id == 0 and ids[-1] == tok.sep_token_id == 2
+    assert tok.pad_token_id == 1 and tok.mask_token_id == 4
+    assert ids.count(2) == 3  # <s> A </s></s> B </s>
+
+
+def test_missing_hub_model_offline_names_it(monkeypatch):
+    from study.pretrained import ModelUnavailable
+
+    with pytest.raises(ModelUnavailable, match="'xlm-roberta-large'.*HF_HUB_OFFLINE=1"):
+        load_classifier("xlm-roberta-large")
