@@ -73,6 +73,9 @@ class DataConfig(_Section):
     target_train: str = Field(description="English training and dev data for phase 3.")
     phase2_en: str = Field(description="English phase-2 task.")
     phase2_pool: tuple[str, ...] = Field(description="Tasks whose non-English languages form the pool.")
+    target_languages: tuple[str, ...] | None = Field(
+        None, description="Languages evaluated zero-shot; null: every language of the target."
+    )
     max_train_examples: int | None = Field(None, gt=0, description="Cap on phase-3 training examples.")
     max_eval_examples: int | None = Field(None, gt=0, description="Cap per language on dev/test.")
 
@@ -92,7 +95,17 @@ class DataConfig(_Section):
     def _local_needs_dir(self) -> DataConfig:
         if self.source == "local" and self.local_dir is None:
             raise ValueError("source: local needs local_dir (the folder holding {task}/{lang}/*.jsonl)")
+        if self.target_languages is not None:
+            known = TASKS[self.target].languages
+            unknown = [x for x in self.target_languages if x not in known]
+            if unknown or not self.target_languages:
+                raise ValueError(f"target_languages {list(self.target_languages)}: {unknown or 'empty'}"
+                                 f" not languages of {self.target!r}; accepted: {list(known)}")
         return self
+
+    def eval_languages(self) -> tuple[str, ...]:
+        """The target languages evaluated zero-shot (English included where the task has it)."""
+        return self.target_languages or TASKS[self.target].languages
 
 
 class SelectionConfig(_Section):

@@ -41,7 +41,7 @@ def evaluate_target(model, tokenizer, cfg: StudyConfig, split: str, run_dir: Pat
     """Accuracy per language of the target task's `split`; predictions written to run_dir."""
     task = TASKS[cfg.data.target]
     results = {}
-    for lang in tqdm(task.languages, desc=f"evaluate {task.name} {split}"):
+    for lang in tqdm(cfg.data.eval_languages(), desc=f"evaluate {task.name} {split}"):
         ds = load_split(task, lang, split, cfg.data, limit=cfg.data.max_eval_examples)
         pred = predict(model, tokenizer, ds, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
         gold = np.asarray(ds["label"])

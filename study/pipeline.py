@@ -22,7 +22,6 @@ from study.config import StudyConfig, build_config, load_config
 from study.data import load_split
 from study.io import atomic_write_json, atomic_write_text, read_json
 from study.provenance import dataset_fingerprint, provenance
-from study.registry import TASKS
 from study.selection import (
     Phase2Plan,
     build_phase2_set,
@@ -35,10 +34,12 @@ from study.selection import (
 def configure(params_file: str, params: dict[str, Any] | None = None) -> StudyConfig:
     """The validated config of a notebook run, and a quiet, thread-limited runtime."""
     cfg = build_config(params, params_file) if params is not None else load_config(params_file)
+    import datasets
     import torch
     import transformers
 
     torch.set_num_threads(cfg.threads)
+    datasets.disable_progress_bars()  # per-file bars are noise; training keeps its bars
     transformers.logging.set_verbosity_error()
     logging.getLogger("datasets").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*TypedStorage.*")
@@ -75,7 +76,7 @@ class Selection:
 
 
 def run_selection(cfg: StudyConfig, out: Path) -> Selection:
-    target_langs = list(TASKS[cfg.data.target].languages)
+    target_langs = list(cfg.data.eval_languages())
     pool_langs = list(candidate_pool(cfg)[0])
     langs = sorted(set(["en", *pool_langs, *target_langs]))
     dist = typology.distance_matrix(langs, cfg.selection.feature_sets)

@@ -32,7 +32,7 @@ def accuracy_by_language(acc: pd.DataFrame, order: list[str] | None = None):
                 errorbar="sd", ax=ax)
     ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance")
     ax.set(ylabel="accuracy", ylim=(0, 1), title="Zero-shot test accuracy (mean ± sd over seeds)")
-    ax.legend(ncols=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    ax.legend(ncols=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
     return fig
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 
 from study.config import ModelConfig, StudyConfig, load_config
@@ -112,6 +113,7 @@ def _pretrain_mlm(model, tokenizer, texts, epochs, seed, out: Path) -> list[dict
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=seed)
     trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
     trainer.train()
+    shutil.rmtree(args.output_dir, ignore_errors=True)
     return trainer.state.log_history
 
 

@@ -77,7 +77,7 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         f"training, {cfg.selection.budget} examples for every condition) → phase 3 (training "
         f"on English `{cfg.data.target_train}` with a fresh head, model selection on English "
         f"dev only) → zero-shot evaluation on the test sets of `{target.name}` in "
-        f"{len(target.languages)} languages. Conditions: "
+        f"{len(cfg.data.eval_languages())} languages. Conditions: "
         + ", ".join(f"`{c}` ({seeds.get(c, 0)} seeds)" for c in analysis.conditions) + ".",
     ]
     if demo:

@@ -40,7 +40,7 @@ def phase2_condition_ids(cfg: StudyConfig) -> list[str]:
 
 
 def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, str], tuple[str, ...]]:
-    target_langs = set(TASKS[cfg.data.target].languages)
+    target_langs = set(cfg.data.eval_languages())
     pool, excluded = {}, []
     for name in cfg.data.phase2_pool:
         for lang in TASKS[name].languages:

@@ -37,11 +37,11 @@ TINY = dict(
     study="tiny",
     conditions=["none", "en", "diverse", "similar"],
     seeds=[0],
-    model={"vocab_size": 800, "mlm_epochs": 1},
-    data={"max_train_examples": 900, "max_eval_examples": 90},
+    model={"vocab_size": 800, "mlm_epochs": 0.25},
+    data={"max_train_examples": 1500, "max_eval_examples": 90},
     selection={"k": 2, "budget": 300},
     phase2={"epochs": 1},
-    phase3={"epochs": 2},
+    phase3={"epochs": 4},
 )
 
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from study.config import ConfigError, build_config, load_config
 
@@ -45,9 +46,9 @@ def test_relative_paths_resolve_against_the_params_file(tmp_path):
 
 def test_config_is_frozen():
     cfg = load_config(ROOT / "params/demo.yaml")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.study = "other"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.phase2.lr = 1.0
 
 

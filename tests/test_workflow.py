@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from study.config import load_config
-from study.registry import NLI_LABELS, TASKS
+from study.registry import NLI_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def test_report_has_the_table_figures_and_demo_warning(study):
 
 def test_every_run_wrote_metrics_for_every_language(study):
     cfg, _, _ = study
-    langs = TASKS[cfg.data.target].languages
+    langs = cfg.data.eval_languages()
     for condition in cfg.conditions:
         run = cfg.study_dir / "runs" / condition / "seed0"
         m = json.loads((run / "metrics.json").read_text())
@@ -86,8 +86,9 @@ def test_xtreme_export_rescored_independently_matches_metrics(study):
 def test_selection_is_budget_matched_and_zero_shot(study):
     cfg, _, _ = study
     sel = json.loads((cfg.study_dir / "selection" / "metrics.json").read_text())
-    target_langs = set(TASKS[cfg.data.target].languages)
+    target_langs = set(cfg.data.eval_languages())
     assert not set(sel["pool"]) & target_langs
+    assert set(sel["excluded_target_languages"]) == target_langs - {"en"}
     for condition in ("en", "diverse", "similar"):
         rows = (cfg.study_dir / "selection" / "phase2_data" / f"{condition}.jsonl").read_text()
         assert len(rows.splitlines()) == cfg.selection.budget
@@ -107,7 +108,7 @@ def test_tidy_results_table(study):
     assert {"study", "condition", "language", "split", "seed", "metric", "value", "n",
             "run_dir"} <= set(df.columns)
     assert set(df.condition) == set(cfg.conditions)
-    assert len(df[df.split == "test"]) == len(cfg.conditions) * len(TASKS[cfg.data.target].languages)
+    assert len(df[df.split == "test"]) == len(cfg.conditions) * len(cfg.data.eval_languages())
 
 
 def test_second_run_does_nothing(study):
