@@ -59,6 +59,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                              unk_token="<unk>", show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
+    tok.model = _canonical_unigram(tok)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)],
@@ -66,6 +67,33 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     from transformers import XLMRobertaTokenizerFast
 
     return XLMRobertaTokenizerFast(tokenizer_object=tok, model_max_length=256)
+
+
+def _canonical_unigram(tok):
+    """The trained Unigram model with a reproducible piece order and scores.
+
+    The trainer is not reproducible by itself: the characters it must keep get made-up
+    scores (the lowest score minus 1e-4 steps) in hash-map order, ties come out in any
+    order, and scores differ in the last bits between runs. Here those characters share
+    one score, scores are rounded to 1e-6 and ties are sorted by piece, so the same
+    corpus always gives the same token ids.
+    """
+    import json
+
+    from tokenizers.models import Unigram
+
+    vocab = json.loads(tok.to_str())["model"]["vocab"]
+    special, pieces = vocab[: len(SPECIAL_TOKENS)], vocab[len(SPECIAL_TOKENS):]
+    assert [p for p, _ in special] == SPECIAL_TOKENS, special
+    scores = sorted(score for _, score in pieces)
+    floor = scores[0]
+    for lower, upper in zip(scores, scores[1:], strict=False):  # the made-up 1e-4 ladder
+        if upper - lower > 1.5e-4:
+            break
+        floor = upper
+    canonical = [(p, scores[0] if score <= floor + 1e-9 else score) for p, score in pieces]
+    canonical = sorted(((p, round(s, 6)) for p, s in canonical), key=lambda x: (-x[1], x[0]))
+    return Unigram([(p, score) for p, score in special] + canonical, unk_id=3, byte_fallback=False)
 
 
 def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,

@@ -76,3 +76,12 @@ def test_missing_hub_model_offline_names_it(monkeypatch):
 
     with pytest.raises(ModelUnavailable, match="'xlm-roberta-large'.*HF_HUB_OFFLINE=1"):
         load_classifier("xlm-roberta-large")
+
+
+def test_tiny_model_build_is_deterministic(tmp_path):
+    texts = [s for p, h, _ in PAIRS for s in (p, h)] * 20 + ["Er sieht das Buch.", "彼は本を見る。"]
+    spec = ModelConfig(name_or_path="tiny", build="tiny-xlmr", vocab_size=120, mlm_epochs=1)
+    a = build_tiny_xlmr(tmp_path / "a", texts, spec, seed=0)
+    b = build_tiny_xlmr(tmp_path / "b", texts, spec, seed=0)
+    for name in ("tokenizer.json", "model.safetensors"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
