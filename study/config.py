@@ -229,6 +229,8 @@ def build_config(raw: Any, source: str | Path = "<parameters>") -> StudyConfig:
     source = Path(source)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level, got {raw!r}")
+    if "source_file" in raw:
+        raise ConfigError(f"{source}: key 'source_file' is not a known setting (it is set by the loader)")
     raw = _resolve_paths(raw, source.parent)
     try:
         return StudyConfig(**raw, source_file=source)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,6 @@ def configure(params_file: str, params: dict[str, Any] | None = None) -> StudyCo
     datasets.disable_progress_bars()  # per-file bars are noise; training keeps its bars
     transformers.logging.set_verbosity_error()
     logging.getLogger("datasets").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*TypedStorage.*")
     return cfg
 
 
@@ -166,6 +164,7 @@ def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
         "stage": "phase3", "study": cfg.study, "condition": condition, "seed": seed,
         "target": d.target, "zero_shot": True,
         "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
+        "dev_en_n": len(dev),
         "test": test,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
         "train": {"examples": len(train), "steps": trainer.state.global_step,

@@ -29,7 +29,7 @@ def collect(cfg: StudyConfig) -> pd.DataFrame:
             rows.append({**base, "language": lang, "split": "test", "metric": "accuracy",
                          "value": r["accuracy"], "n": r["n"]})
         rows.append({**base, "language": "en", "split": "dev", "metric": "accuracy",
-                     "value": m["dev_en_accuracy"], "n": None})
+                     "value": m["dev_en_accuracy"], "n": m["dev_en_n"]})
     if not rows:
         raise FileNotFoundError(f"no finished runs under {cfg.study_dir / 'runs'}")
     return pd.DataFrame(rows, columns=COLUMNS)

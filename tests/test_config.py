@@ -90,3 +90,10 @@ def test_yaml_syntax_error_names_line(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml: cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_loader_owned_key_is_refused(tmp_path):
+    raw = yaml.safe_load((ROOT / "params/demo.yaml").read_text())
+    raw["source_file"] = "elsewhere.yaml"
+    with pytest.raises(ConfigError, match="'source_file' is not a known setting"):
+        build_config(raw, tmp_path / "x.yaml")
