@@ -19,7 +19,7 @@ import pandas as pd
 from study import layout, typology
 from study.config import StudyConfig, build_config, load_config
 from study.data import load_split
-from study.io import atomic_write_json, atomic_write_text, read_json
+from study.io import atomic_write_json, atomic_write_text
 from study.provenance import dataset_fingerprint, provenance
 from study.selection import (
     Phase2Plan,
@@ -52,17 +52,11 @@ def out_dir_for(cfg: StudyConfig, out_dir: str | None, stage: str) -> Path:
 
 def _write_record(cfg: StudyConfig, out: Path, metrics: dict, seed: int | None,
                   data: dict[str, str]) -> None:
-    atomic_write_text(out / "params.json", _json(cfg.resolved()))
+    atomic_write_json(out / "params.json", cfg.resolved())
     atomic_write_json(out / "provenance.json", provenance(
         seed=seed, params_fingerprint=cfg.fingerprint(),
         params_file=str(cfg.source_file) if cfg.source_file else None, data=data))
     atomic_write_json(out / "metrics.json", metrics)
-
-
-def _json(obj) -> str:
-    import json
-
-    return json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 # -- 01 data selection ----------------------------------------------------------------
@@ -174,7 +168,3 @@ def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
     _write_record(cfg, out, metrics, seed, {"train_en": dataset_fingerprint(train),
                                             "dev_en": dataset_fingerprint(dev)})
     return metrics
-
-
-def read_metrics(path: Path) -> dict:
-    return read_json(Path(path) / "metrics.json")
