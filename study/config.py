@@ -115,6 +115,9 @@ class SelectionConfig(_Section):
     budget: int = Field(gt=0, description="Phase-2 training examples, identical for every condition.")
     feature_sets: tuple[Literal["syntactic", "phonological", "inventory"], ...] = FEATURE_SETS
     random_draws: int = Field(2, gt=0, description="Number of seeded draws for condition random.")
+    leakage: Literal["drop", "fail"] = Field(
+        "drop", description="Phase-2 examples found in a target dev/test set: drop them, or stop."
+    )
 
 
 class TrainConfig(_Section):

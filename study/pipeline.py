@@ -20,6 +20,7 @@ from study import layout, typology
 from study.config import StudyConfig, build_config, load_config
 from study.data import load_split
 from study.io import atomic_write_json, atomic_write_text
+from study.leakage import evaluation_keys
 from study.provenance import dataset_fingerprint, provenance
 from study.selection import (
     Phase2Plan,
@@ -73,9 +74,10 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     langs = sorted(set(["en", *pool_langs, *target_langs]))
     dist = typology.distance_matrix(langs, cfg.selection.feature_sets)
     plan = plan_phase2(cfg, dist)
-    rows, fingerprints = [], {}
+    held_out = evaluation_keys(cfg)
+    rows, fingerprints, leakage = [], {}, {}
     for condition, chosen in plan.languages.items():
-        ds = build_phase2_set(cfg, plan, condition)
+        ds, leakage[condition] = build_phase2_set(cfg, plan, condition, held_out)
         path = out / "phase2_data" / f"{condition}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.to_json(str(path) + ".tmp", force_ascii=False)
@@ -85,6 +87,7 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         rows.append({
             "condition": condition, "languages": ", ".join(chosen), "examples": len(ds),
             "per_language": language_budgets(condition, chosen, cfg.selection.budget),
+            "leaked_removed": sum(leakage[condition].values()),
             **(typology.set_scores(non_en, dist) if non_en else {}),
         })
     summary = pd.DataFrame(rows)
@@ -94,6 +97,7 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "languages": {k: list(v) for k, v in plan.languages.items()},
         "feature_sets": list(cfg.selection.feature_sets), "distance": "mean angular URIEL distance",
         "summary": summary.to_dict(orient="records"),
+        "leakage": {"rule": cfg.selection.leakage, "removed": leakage},
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
     return Selection(plan=plan, distances=dist, summary=summary)

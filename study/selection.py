@@ -86,16 +86,29 @@ def language_budgets(condition: str, languages: tuple[str, ...], budget: int) ->
     return dict(zip(languages, shares(budget, len(languages)), strict=True))
 
 
-def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str):
-    """The condition's training set: a seeded sample of each language's train split."""
+def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
+                     held_out: set[tuple[str, str]]):
+    """The condition's training set and, per language, how many leaked examples were removed.
+
+    Each language's train split loses the examples found in `held_out` (the target's
+    evaluation pairs, see study.leakage) and then gives a seeded sample of its quota.
+    """
     from datasets import concatenate_datasets
 
-    parts = []
+    from study.leakage import LeakageError, drop_leaked
+
+    parts, leaked = [], {}
     for lang, n in language_budgets(condition, plan.languages[condition], cfg.selection.budget).items():
         task = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
-        ds = load_split(task, lang, "train", cfg.data)
+        ds, leaked[lang] = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
+        if leaked[lang] and cfg.selection.leakage == "fail":
+            raise LeakageError(
+                f"condition {condition!r}: {leaked[lang]} {lang} training examples of {task!r} "
+                f"occur in {cfg.data.target!r} dev/test sets; set selection.leakage: drop to "
+                f"remove them, or use other phase-2 data")
         if len(ds) < n:
             raise DataError(f"condition {condition!r} needs {n} {lang} examples from {task!r} "
-                            f"but its train split has {len(ds)}; lower selection.budget")
+                            f"but its train split has {len(ds)} (after removing {leaked[lang]} "
+                            f"leaked); lower selection.budget")
         parts.append(ds.shuffle(seed=cfg.phase2_seed).select(range(n)))
-    return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed)
+    return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed), leaked

@@ -98,6 +98,9 @@ def test_selection_is_budget_matched_and_zero_shot(study):
     summary = {r["condition"]: r for r in sel["summary"]}
     assert summary["diverse"]["min_pairwise"] >= summary["similar"]["min_pairwise"]
     assert sel["languages"]["en"] == ["en"]
+    # The demo data is built without dev/test pairs in train: nothing leaks, nothing removed.
+    assert sel["leakage"]["rule"] == "drop"
+    assert sel["leakage"]["removed"]["en"] == {"en": 0}
 
 
 def test_tidy_results_table(study):

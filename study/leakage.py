@@ -1,0 +1,50 @@
+"""Leakage between phase-2 data and the target's evaluation sets.
+
+A phase-2 example leaks when its (premise, hypothesis) pair, normalised, is also a pair
+of a target evaluation set (dev or test, in any evaluated language). Normalisation:
+Unicode NFKC, case folding, punctuation removed, whitespace collapsed. Leaked examples
+are counted and removed before the phase-2 quota is drawn (so the budget stays exact),
+or the run stops (`selection.leakage: fail`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from study.config import StudyConfig
+from study.data import load_split
+from study.registry import TASKS
+
+_SPACE = re.compile(r"\s+")
+
+
+class LeakageError(ValueError):
+    """Phase-2 data contains target evaluation examples and the params say fail."""
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+    return _SPACE.sub(" ", text).strip()
+
+
+def pair_keys(ds) -> list[tuple[str, str]]:
+    return [(normalise(p), normalise(h)) for p, h in zip(ds["premise"], ds["hypothesis"], strict=True)]
+
+
+def evaluation_keys(cfg: StudyConfig) -> set[tuple[str, str]]:
+    """Normalised pairs of every target dev/test set the study evaluates on."""
+    task = TASKS[cfg.data.target]
+    keys: set[tuple[str, str]] = set()
+    for lang in cfg.data.eval_languages():
+        for split in ("dev", "test"):
+            if split in task.splits:
+                keys.update(pair_keys(load_split(task, lang, split, cfg.data)))
+    return keys
+
+
+def drop_leaked(ds, held_out: set[tuple[str, str]]):
+    """The dataset without leaked examples, and how many were removed."""
+    keep = [i for i, key in enumerate(pair_keys(ds)) if key not in held_out]
+    return (ds if len(keep) == len(ds) else ds.select(keep)), len(ds) - len(keep)

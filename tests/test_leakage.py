@@ -1,0 +1,62 @@
+"""Leakage check with planted duplicates of target evaluation pairs."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from study.config import load_config
+from study.leakage import LeakageError, evaluation_keys, normalise, pair_keys
+from study.selection import Phase2Plan, build_phase2_set
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_normalisation():
+    assert normalise("  Anna sees,  the BOOK. ") == normalise("anna sees the book") == "anna sees the book"
+    assert normalise("彼は本を見る。") == "彼は本を見る"
+    assert normalise("ｆｕｌｌ width") == "full width"  # NFKC
+
+
+def _study(tmp_path: Path, leakage: str, planted: int):
+    data = tmp_path / "data"
+    for lang in ("en", "de", "ja"):
+        shutil.copytree(ROOT / "data/demo/demo_nli" / lang, data / "demo_nli" / lang)
+    test = [json.loads(x) for x in (data / "demo_nli/de/test.jsonl").open()][:planted]
+    with (data / "demo_nli/en/train.jsonl").open("a") as fh:
+        for row in [json.loads(x) for x in (data / "demo_nli/en/test.jsonl").open()][:planted]:
+            # the same pair, disguised: other case, spacing and punctuation
+            fh.write(json.dumps({**row, "premise": "  " + row["premise"].upper().rstrip("."),
+                                 "hypothesis": row["hypothesis"] + " !"}) + "\n")
+    with (data / "demo_nli/ja/train.jsonl").open("a") as fh:
+        for row in test:  # a German test pair planted in the Japanese pool language
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    cfg = load_config(ROOT / "params/demo.yaml", {
+        "data.local_dir": str(data), "data.target_languages": ["en", "de"],
+        "selection.budget": 1500, "selection.leakage": leakage, "output_root": str(tmp_path)})
+    plan = Phase2Plan(pool={"ja": "demo_nli"}, excluded=("de",),
+                      languages={"en": ("en",), "diverse": ("ja",)})
+    return cfg, plan
+
+
+def test_planted_duplicates_are_counted_and_dropped_keeping_the_budget(tmp_path):
+    cfg, plan = _study(tmp_path, "drop", planted=7)
+    held_out = evaluation_keys(cfg)
+    for condition, lang in (("en", "en"), ("diverse", "ja")):
+        ds, leaked = build_phase2_set(cfg, plan, condition, held_out)
+        assert leaked == {lang: 7}
+        assert len(ds) == cfg.selection.budget
+        assert not set(pair_keys(ds)) & held_out
+
+
+def test_fail_mode_stops_naming_condition_language_and_count(tmp_path):
+    cfg, plan = _study(tmp_path, "fail", planted=3)
+    with pytest.raises(LeakageError, match=r"condition 'en': 3 en training examples of 'demo_nli'"):
+        build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+
+
+def test_clean_data_has_no_leakage(tmp_path):
+    cfg, plan = _study(tmp_path, "fail", planted=0)
+    ds, leaked = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    assert leaked == {"en": 0} and len(ds) == cfg.selection.budget
