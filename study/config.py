@@ -62,13 +62,24 @@ class ModelConfig(_Section):
         return self
 
 
-class DataConfig(_Section):
-    """Where each role's data comes from. Task names are keys of study/tasks.yaml."""
+Source = Literal["hub", "local", "xtreme"]
 
-    source: Literal["hub", "local"] = "hub"
+
+class DataConfig(_Section):
+    """Where each role's data comes from. Task names are keys of study/tasks.yaml.
+
+    Sources: `hub` (datasets.load_dataset), `local` (jsonl in the Hub schema at
+    {local_dir}/{task}/{lang}/{split}.jsonl) and `xtreme` (the XTREME download layout
+    under xtreme_dir, e.g. xnli/dev-{lang}.tsv). `source` applies to every task;
+    `sources` overrides it per task.
+    """
+
+    source: Source = "hub"
+    sources: dict[str, Source] = Field(default_factory=dict, description="Per-task source override.")
     local_dir: Path | None = Field(
         None, description="With source: local, files at {local_dir}/{task}/{lang}/{split}.jsonl"
     )
+    xtreme_dir: Path | None = Field(None, description="With source: xtreme, the XTREME download folder.")
     target: str = Field(description="Zero-shot evaluation task (test split, every language).")
     target_train: str = Field(description="English training and dev data for phase 3.")
     phase2_en: str = Field(description="English phase-2 task.")
@@ -91,10 +102,33 @@ class DataConfig(_Section):
             raise ValueError("needs at least one task")
         return tuple(_check_task(n) for n in names)
 
+    @field_validator("sources")
+    @classmethod
+    def _known_source_tasks(cls, sources: dict[str, str]) -> dict[str, str]:
+        for name in sources:
+            _check_task(name)
+        return sources
+
+    def source_of(self, task: str) -> str:
+        return self.sources.get(task, self.source)
+
+    def tasks(self) -> list[str]:
+        """Every task the study reads, each once."""
+        return list(dict.fromkeys([self.target, self.target_train, self.phase2_en, *self.phase2_pool]))
+
     @model_validator(mode="after")
-    def _local_needs_dir(self) -> DataConfig:
-        if self.source == "local" and self.local_dir is None:
-            raise ValueError("source: local needs local_dir (the folder holding {task}/{lang}/*.jsonl)")
+    def _sources_are_usable(self) -> DataConfig:
+        for task in self.tasks():
+            kind = self.source_of(task)
+            if kind == "local" and self.local_dir is None:
+                raise ValueError(f"task {task!r} reads source local, which needs local_dir "
+                                 "(the folder holding {task}/{lang}/*.jsonl)")
+            if kind == "xtreme" and self.xtreme_dir is None:
+                raise ValueError(f"task {task!r} reads source xtreme, which needs xtreme_dir")
+            if kind == "xtreme" and not TASKS[task].xtreme_files:
+                with_layout = sorted(n for n, t in TASKS.items() if t.xtreme_files)
+                raise ValueError(f"task {task!r} has no XTREME layout; source xtreme is accepted "
+                                 f"for {with_layout}")
         if self.target_languages is not None:
             known = TASKS[self.target].languages
             unknown = [x for x in self.target_languages if x not in known]
@@ -204,8 +238,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     raw = dict(raw)
     raw["output_root"] = (base / str(raw.get("output_root", "../outputs"))).resolve()
     data = raw.get("data")
-    if isinstance(data, dict) and data.get("local_dir") is not None:
-        raw["data"] = {**data, "local_dir": (base / str(data["local_dir"])).resolve()}
+    if isinstance(data, dict):
+        raw["data"] = {**data, **{key: (base / str(data[key])).resolve()
+                                  for key in ("local_dir", "xtreme_dir") if data.get(key) is not None}}
     return raw
 
 

@@ -36,9 +36,12 @@ def load_split(task: str | TaskSpec, lang: str, split: str, data: DataConfig,
         raise DataError(f"task {task.name!r} has no language {lang!r}; it has {list(task.languages)}")
     if split not in task.splits:
         raise DataError(f"task {task.name!r} has no {split!r} split; it has {list(task.splits)}")
-    if data.source == "local":
+    kind = data.source_of(task.name)
+    if kind == "local":
         raw = _load_local(task, lang, split, data.local_dir)
         where = str(local_file(task, lang, split, data.local_dir))
+    elif kind == "xtreme":
+        raw, where = _load_xtreme(task, lang, split, data.xtreme_dir)
     else:
         raw, where = _load_hub(task, lang, split), f"{task.hub_id} ({task.hub_config(lang)})"
     if limit is not None and len(raw) > limit:
@@ -59,6 +62,41 @@ def _load_local(task: TaskSpec, lang: str, split: str, data_dir: Path):
         return load_dataset("json", data_files=str(path), split="train")
     except Exception as exc:  # datasets wraps parser errors in several types
         raise DataError(f"{path}: cannot be read as JSON lines ({type(exc).__name__}: {exc})") from None
+
+
+def _load_xtreme(task: TaskSpec, lang: str, split: str, xtreme_dir: Path):
+    """A split in the XTREME download layout: premise, hypothesis, label string; no header."""
+    import csv
+
+    import pandas as pd
+    from datasets import Dataset
+
+    if split not in task.xtreme_files:
+        raise DataError(f"task {task.name!r} has no {split!r} file in the XTREME layout; it has "
+                        f"{list(task.xtreme_files)}")
+    path = Path(xtreme_dir) / task.xtreme_files[split].format(lang=lang)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (XTREME download layout, "
+                        f"{task.xtreme_files[split]!r} under data.xtreme_dir)")
+    try:
+        table = pd.read_csv(path, sep="\t", header=None, quoting=csv.QUOTE_NONE, dtype=str,
+                            keep_default_na=False, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot be read as UTF-8 tab-separated values "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if table.shape[1] == 2:
+        raise DataError(f"{path}: two columns and no labels (XTREME's test files have their labels "
+                        "removed); evaluate with labelled files or the Hub")
+    if table.shape[1] != 3:
+        raise DataError(f"{path}: expected 3 tab-separated columns (premise, hypothesis, label), "
+                        f"found {table.shape[1]}")
+    bad = sorted(set(table[2]) - set(task.label_names))
+    if bad:
+        raise DataError(f"{path}: label value(s) {bad[:5]} in column 3; accepted: {list(task.label_names)}")
+    f = task.fields
+    raw = Dataset.from_dict({f["premise"]: table[0].tolist(), f["hypothesis"]: table[1].tolist(),
+                             f["label"]: [task.label_names.index(x) for x in table[2]]})
+    return raw, str(path)
 
 
 def _load_hub(task: TaskSpec, lang: str, split: str):
@@ -112,7 +150,7 @@ def pretraining_corpus(cfg: StudyConfig) -> list[str]:
     """
     d = cfg.data
     texts: set[str] = set()
-    for name in dict.fromkeys([d.target, d.target_train, d.phase2_en, *d.phase2_pool]):
+    for name in d.tasks():
         task = TASKS[name]
         if "train" not in task.splits:
             continue

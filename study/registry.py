@@ -29,6 +29,7 @@ class TaskSpec:
     license: str
     origin: str
     checked: bool
+    xtreme_files: dict[str, str]  # split -> path in the XTREME download layout
 
     def hub_config(self, lang: str) -> str | None:
         return self.config.format(lang=lang) if self.config else None
@@ -41,7 +42,8 @@ def _load_registry() -> dict[str, TaskSpec]:
         spec = TaskSpec(
             name=name,
             **{**entry, "label_names": tuple(entry["label_names"]),
-               "languages": tuple(entry["languages"])},
+               "languages": tuple(entry["languages"]),
+               "xtreme_files": entry.get("xtreme_files") or {}},
         )
         unknown = set(spec.label_names) - set(NLI_LABELS)
         if unknown:
