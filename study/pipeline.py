@@ -26,7 +26,6 @@ from study.selection import (
     Phase2Plan,
     build_phase2_set,
     candidate_pool,
-    language_budgets,
     plan_phase2,
 )
 
@@ -75,9 +74,9 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     dist = typology.distance_matrix(langs, cfg.selection.feature_sets)
     plan = plan_phase2(cfg, dist)
     held_out = evaluation_keys(cfg)
-    rows, fingerprints, leakage = [], {}, {}
+    rows, fingerprints, quotas = [], {}, {}
     for condition, chosen in plan.languages.items():
-        ds, leakage[condition] = build_phase2_set(cfg, plan, condition, held_out)
+        ds, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out)
         path = out / "phase2_data" / f"{condition}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.to_json(str(path) + ".tmp", force_ascii=False)
@@ -86,8 +85,10 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         non_en = [x for x in chosen if x != "en"]
         rows.append({
             "condition": condition, "languages": ", ".join(chosen), "examples": len(ds),
-            "per_language": language_budgets(condition, chosen, cfg.selection.budget),
-            "leaked_removed": sum(leakage[condition].values()),
+            "per_language": {lang: q["used"] for lang, q in quotas[condition].items()},
+            "short_languages": [lang for lang, q in quotas[condition].items()
+                                if q["used"] < q["planned"]],
+            "leaked_removed": sum(q["leaked_removed"] for q in quotas[condition].values()),
             **(typology.set_scores(non_en, dist) if non_en else {}),
         })
     summary = pd.DataFrame(rows)
@@ -97,7 +98,8 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "languages": {k: list(v) for k, v in plan.languages.items()},
         "feature_sets": list(cfg.selection.feature_sets), "distance": "mean angular URIEL distance",
         "summary": summary.to_dict(orient="records"),
-        "leakage": {"rule": cfg.selection.leakage, "removed": leakage},
+        "leakage_rule": cfg.selection.leakage,
+        "quotas": quotas,
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
     return Selection(plan=plan, distances=dist, summary=summary)

@@ -86,29 +86,56 @@ def language_budgets(condition: str, languages: tuple[str, ...], budget: int) ->
     return dict(zip(languages, shares(budget, len(languages)), strict=True))
 
 
+def fill_quotas(planned: dict[str, int], available: dict[str, int]) -> dict[str, int]:
+    """Quotas that sum to the planned total, moving what a short language lacks to the others.
+
+    A language with fewer examples than its quota gives all it has; the remainder is
+    split evenly (study.selection.shares) over the languages that still have examples,
+    repeatedly, until the total is met. Fails only when all languages together are short.
+    """
+    total = sum(planned.values())
+    if sum(available.values()) < total:
+        raise DataError(f"the languages {sorted(planned)} have {sum(available.values())} usable "
+                        f"examples in all ({available}), fewer than the budget {total}; "
+                        "lower selection.budget")
+    used = {lang: min(q, available[lang]) for lang, q in planned.items()}
+    while (missing := total - sum(used.values())) > 0:
+        open_langs = [lang for lang in planned if used[lang] < available[lang]]
+        for lang, extra in zip(open_langs, shares(missing, len(open_langs)), strict=True):
+            used[lang] += min(extra, available[lang] - used[lang])
+    return used
+
+
 def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
                      held_out: set[tuple[str, str]]):
-    """The condition's training set and, per language, how many leaked examples were removed.
+    """The condition's training set of exactly `selection.budget` examples, and its report.
 
     Each language's train split loses the examples found in `held_out` (the target's
-    evaluation pairs, see study.leakage) and then gives a seeded sample of its quota.
+    evaluation pairs, see study.leakage); each language then gives a seeded sample of its
+    quota, a language short of its quota giving all it has and the others the rest
+    (`fill_quotas`). The report gives, per language: planned, available, used, leaked_removed.
     """
     from datasets import concatenate_datasets
 
     from study.leakage import LeakageError, drop_leaked
 
-    parts, leaked = [], {}
-    for lang, n in language_budgets(condition, plan.languages[condition], cfg.selection.budget).items():
+    planned = language_budgets(condition, plan.languages[condition], cfg.selection.budget)
+    clean, report = {}, {}
+    for lang in planned:
         task = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
-        ds, leaked[lang] = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
-        if leaked[lang] and cfg.selection.leakage == "fail":
+        clean[lang], leaked = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
+        if leaked and cfg.selection.leakage == "fail":
             raise LeakageError(
-                f"condition {condition!r}: {leaked[lang]} {lang} training examples of {task!r} "
+                f"condition {condition!r}: {leaked} {lang} training examples of {task!r} "
                 f"occur in {cfg.data.target!r} dev/test sets; set selection.leakage: drop to "
                 f"remove them, or use other phase-2 data")
-        if len(ds) < n:
-            raise DataError(f"condition {condition!r} needs {n} {lang} examples from {task!r} "
-                            f"but its train split has {len(ds)} (after removing {leaked[lang]} "
-                            f"leaked); lower selection.budget")
-        parts.append(ds.shuffle(seed=cfg.phase2_seed).select(range(n)))
-    return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed), leaked
+        report[lang] = {"task": task, "planned": planned[lang], "available": len(clean[lang]),
+                        "leaked_removed": leaked}
+    try:
+        used = fill_quotas(planned, {lang: len(ds) for lang, ds in clean.items()})
+    except DataError as exc:
+        raise DataError(f"condition {condition!r}: {exc}") from None
+    for lang, n in used.items():
+        report[lang]["used"] = n
+    parts = [clean[lang].shuffle(seed=cfg.phase2_seed).select(range(n)) for lang, n in used.items()]
+    return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed), report

@@ -9,7 +9,7 @@ import pytest
 from study.config import DataConfig
 from study.data import DataError, load_split
 from study.registry import NLI_LABELS, TASKS
-from study.selection import language_budgets, shares
+from study.selection import fill_quotas, language_budgets, shares
 
 
 def _write(root: Path, task: str, lang: str, split: str, rows: list[dict]) -> None:
@@ -82,3 +82,16 @@ def test_budget_shares_sum_exactly():
     assert sum(language_budgets("diverse", ("ja", "ko", "te"), 1000).values()) == 1000
     mixed = language_budgets("en+diverse", ("en", "ja", "ko"), 1001)
     assert mixed == {"en": 500, "ja": 251, "ko": 250}
+
+
+def test_short_language_gives_all_it_has_and_the_rest_is_redistributed():
+    planned = {"ja": 334, "ko": 333, "te": 333}
+    used = fill_quotas(planned, {"ja": 100, "ko": 5000, "te": 5000})
+    assert used == {"ja": 100, "ko": 450, "te": 450}
+    assert fill_quotas(planned, {"ja": 100, "ko": 420, "te": 5000}) == {"ja": 100, "ko": 420, "te": 480}
+    assert fill_quotas(planned, {"ja": 400, "ko": 400, "te": 400}) == planned
+
+
+def test_budget_larger_than_all_data_is_refused():
+    with pytest.raises(DataError, match=r"1200 usable examples in all.*fewer than the budget 1500"):
+        fill_quotas({"ja": 500, "ko": 500, "te": 500}, {"ja": 400, "ko": 400, "te": 400})

@@ -44,9 +44,9 @@ def test_planted_duplicates_are_counted_and_dropped_keeping_the_budget(tmp_path)
     cfg, plan = _study(tmp_path, "drop", planted=7)
     held_out = evaluation_keys(cfg)
     for condition, lang in (("en", "en"), ("diverse", "ja")):
-        ds, leaked = build_phase2_set(cfg, plan, condition, held_out)
-        assert leaked == {lang: 7}
-        assert len(ds) == cfg.selection.budget
+        ds, report = build_phase2_set(cfg, plan, condition, held_out)
+        assert report[lang]["leaked_removed"] == 7
+        assert report[lang]["used"] == report[lang]["planned"] == len(ds) == cfg.selection.budget
         assert not set(pair_keys(ds)) & held_out
 
 
@@ -58,5 +58,5 @@ def test_fail_mode_stops_naming_condition_language_and_count(tmp_path):
 
 def test_clean_data_has_no_leakage(tmp_path):
     cfg, plan = _study(tmp_path, "fail", planted=0)
-    ds, leaked = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
-    assert leaked == {"en": 0} and len(ds) == cfg.selection.budget
+    ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    assert report["en"]["leaked_removed"] == 0 and len(ds) == cfg.selection.budget

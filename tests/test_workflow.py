@@ -99,8 +99,10 @@ def test_selection_is_budget_matched_and_zero_shot(study):
     assert summary["diverse"]["min_pairwise"] >= summary["similar"]["min_pairwise"]
     assert sel["languages"]["en"] == ["en"]
     # The demo data is built without dev/test pairs in train: nothing leaks, nothing removed.
-    assert sel["leakage"]["rule"] == "drop"
-    assert sel["leakage"]["removed"]["en"] == {"en": 0}
+    assert sel["leakage_rule"] == "drop"
+    assert sel["quotas"]["en"]["en"]["leaked_removed"] == 0
+    for condition, quota in sel["quotas"].items():
+        assert sum(q["used"] for q in quota.values()) == cfg.selection.budget, condition
 
 
 def test_tidy_results_table(study):
