@@ -19,6 +19,7 @@ import pandas as pd
 from study import layout, typology
 from study.config import StudyConfig, build_config, load_config
 from study.data import load_split
+from study.datacard import script
 from study.io import atomic_write_json, atomic_write_text
 from study.leakage import evaluation_keys
 from study.provenance import dataset_fingerprint, provenance
@@ -65,6 +66,7 @@ class Selection:
     plan: Phase2Plan
     distances: pd.DataFrame
     summary: pd.DataFrame  # one row per condition id
+    sets: dict  # condition id -> its phase-2 Dataset
 
 
 def run_selection(cfg: StudyConfig, out: Path) -> Selection:
@@ -74,9 +76,10 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     dist = typology.distance_matrix(langs, cfg.selection.feature_sets)
     plan = plan_phase2(cfg, dist)
     held_out = evaluation_keys(cfg)
-    rows, fingerprints, quotas = [], {}, {}
+    rows, fingerprints, quotas, sets = [], {}, {}, {}
     for condition, chosen in plan.languages.items():
         ds, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out)
+        sets[condition] = ds
         path = out / "phase2_data" / f"{condition}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.to_json(str(path) + ".tmp", force_ascii=False)
@@ -84,7 +87,8 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         fingerprints[condition] = dataset_fingerprint(ds)
         non_en = [x for x in chosen if x != "en"]
         rows.append({
-            "condition": condition, "languages": ", ".join(chosen), "examples": len(ds),
+            "condition": condition, "languages": ", ".join(chosen),
+            "scripts": ", ".join(sorted({script(x) for x in chosen})), "examples": len(ds),
             "per_language": {lang: q["used"] for lang, q in quotas[condition].items()},
             "short_languages": [lang for lang, q in quotas[condition].items()
                                 if q["used"] < q["planned"]],
@@ -102,7 +106,7 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "quotas": quotas,
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
-    return Selection(plan=plan, distances=dist, summary=summary)
+    return Selection(plan=plan, distances=dist, summary=summary, sets=sets)
 
 
 # -- 02 intermediate training ------------------------------------------------------------

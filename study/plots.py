@@ -44,3 +44,13 @@ def gain_heatmap(gains: pd.DataFrame, baseline: str = "none"):
     ax.set(xlabel="language", ylabel="condition", title=f"Accuracy gain over {baseline!r}")
     fig.tight_layout()
     return fig
+
+
+def length_distribution(lengths: pd.DataFrame):
+    """Characters per phase-2 example by language, one box per condition."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * lengths.language.nunique()), 3.2))
+    sns.boxplot(data=lengths, x="language", y="characters", hue="condition", fliersize=1, ax=ax)
+    ax.set(title="Phase-2 example length (premise + hypothesis)")
+    ax.legend(fontsize=8, ncols=4)
+    fig.tight_layout()
+    return fig

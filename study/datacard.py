@@ -1,0 +1,47 @@
+"""Data cards: what each dataset of a study is, and each language's script."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from study.config import StudyConfig
+from study.registry import TASKS
+
+
+def roles(cfg: StudyConfig) -> dict[str, list[str]]:
+    d = cfg.data
+    out: dict[str, list[str]] = {}
+    for role, names in (("target (zero-shot test)", [d.target]), ("phase 3 (English)", [d.target_train]),
+                        ("phase 2 (English)", [d.phase2_en]), ("phase 2 (pool)", list(d.phase2_pool))):
+        for name in names:
+            out.setdefault(name, []).append(role)
+    return out
+
+
+def task_card(cfg: StudyConfig) -> pd.DataFrame:
+    """One row per dataset the study reads: role, source, licence, native or translated."""
+    rows = []
+    for name, task_roles in roles(cfg).items():
+        t = TASKS[name]
+        rows.append({
+            "task": name, "roles": "; ".join(task_roles), "read from": cfg.data.source_of(name),
+            "hub id": f"{t.hub_id}" + (f" ({t.config})" if t.config else "") if t.hub_id else "-",
+            "origin": t.origin, "license": t.license, "languages": len(t.languages),
+        })
+    return pd.DataFrame(rows).set_index("task")
+
+
+def script(lang: str) -> str:
+    """ISO 15924 script a language is usually written in (from langcodes' likely subtags)."""
+    import langcodes
+
+    return langcodes.Language.get(lang).maximize().script or "?"
+
+
+def length_table(sets: dict) -> pd.DataFrame:
+    """Characters per example (premise + hypothesis), one row per example, for plotting."""
+    frames = [pd.DataFrame({"condition": name, "language": list(ds["lang"]),
+                            "characters": [len(p) + len(h) for p, h in
+                                           zip(ds["premise"], ds["hypothesis"], strict=True)]})
+              for name, ds in sets.items()]
+    return pd.concat(frames, ignore_index=True)

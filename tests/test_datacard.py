@@ -1,0 +1,32 @@
+from pathlib import Path
+
+from datasets import Dataset
+
+from study import datacard
+from study.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_task_card_lists_every_dataset_with_its_roles_and_licence():
+    card = datacard.task_card(load_config(ROOT / "params/full.yaml"))
+    assert list(card.index) == ["xnli", "mnli", "klue_nli", "ocnli"]
+    assert card.loc["mnli", "roles"] == "phase 3 (English); phase 2 (English)"
+    assert card.loc["xnli", "origin"] == "human-translated"
+    assert card.loc["ocnli", "hub id"] == "clue/clue (ocnli)"
+    assert (card["read from"] == "hub").all()
+    demo = datacard.task_card(load_config(ROOT / "params/demo.yaml"))
+    assert demo.loc["demo_nli", "read from"] == "local" and demo.loc["demo_nli", "origin"] == "synthetic"
+
+
+def test_scripts():
+    assert [datacard.script(x) for x in ("en", "ru", "ja", "ko", "te", "zh")] == [
+        "Latn", "Cyrl", "Jpan", "Kore", "Telu", "Hans"]
+
+
+def test_length_table():
+    ds = Dataset.from_dict({"premise": ["ab", "abc"], "hypothesis": ["c", ""], "lang": ["en", "ja"]})
+    table = datacard.length_table({"en": ds})
+    assert table.to_dict("records") == [
+        {"condition": "en", "language": "en", "characters": 3},
+        {"condition": "en", "language": "ja", "characters": 3}]
