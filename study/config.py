@@ -149,6 +149,12 @@ class SelectionConfig(_Section):
     budget: int = Field(gt=0, description="Phase-2 training examples, identical for every condition.")
     feature_sets: tuple[Literal["syntactic", "phonological", "inventory"], ...] = FEATURE_SETS
     random_draws: int = Field(2, gt=0, description="Number of seeded draws for condition random.")
+    quota: Literal["equal", "temperature"] = Field(
+        "equal", description="How a condition's budget is split over its languages."
+    )
+    temperature: float = Field(
+        3.3, gt=0, description="With quota: temperature, shares follow size ** (1 / temperature)."
+    )
     leakage: Literal["drop", "fail"] = Field(
         "drop", description="Phase-2 examples found in a target dev/test set: drop them, or stop."
     )

@@ -103,6 +103,8 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "feature_sets": list(cfg.selection.feature_sets), "distance": "mean angular URIEL distance",
         "summary": summary.to_dict(orient="records"),
         "leakage_rule": cfg.selection.leakage,
+        "quota_rule": {"rule": cfg.selection.quota, "temperature": cfg.selection.temperature
+                       if cfg.selection.quota == "temperature" else None},
         "quotas": quotas,
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)

@@ -78,12 +78,39 @@ def shares(budget: int, n: int) -> list[int]:
     return [budget // n + (1 if i < budget % n else 0) for i in range(n)]
 
 
-def language_budgets(condition: str, languages: tuple[str, ...], budget: int) -> dict[str, int]:
+def temperature_shares(budget: int, sizes: dict[str, int], temperature: float) -> dict[str, int]:
+    """Split `budget` in proportion to size ** (1 / temperature), summing to it exactly.
+
+    T = 1 follows the data sizes, larger T flattens towards equal shares (XLM-R's
+    alpha = 0.3 is T = 3.3). Integer parts by largest remainder, ties in list order.
+    """
+    weights = {lang: n ** (1.0 / temperature) for lang, n in sizes.items()}
+    total = sum(weights.values())
+    exact = {lang: budget * w / total for lang, w in weights.items()}
+    out = {lang: int(x) for lang, x in exact.items()}
+    by_remainder = sorted(exact, key=lambda lang: -(exact[lang] - out[lang]))
+    for lang in by_remainder[: budget - sum(out.values())]:
+        out[lang] += 1
+    return out
+
+
+def language_budgets(condition: str, languages: tuple[str, ...], budget: int,
+                     sizes: dict[str, int] | None = None,
+                     temperature: float | None = None) -> dict[str, int]:
+    """Each language's planned share of the budget: equal, or by temperature over `sizes`.
+
+    `en+diverse` gives English half the budget and splits the other half over the
+    non-English languages by the same rule.
+    """
+    def split(total: int, langs: tuple[str, ...]) -> dict[str, int]:
+        if temperature is None:
+            return dict(zip(langs, shares(total, len(langs)), strict=True))
+        return temperature_shares(total, {lang: sizes[lang] for lang in langs}, temperature)
+
     if condition == "en+diverse":  # half English, half the diverse languages
         en_part = budget // 2
-        rest = languages[1:]
-        return {"en": en_part, **dict(zip(rest, shares(budget - en_part, len(rest)), strict=True))}
-    return dict(zip(languages, shares(budget, len(languages)), strict=True))
+        return {"en": en_part, **split(budget - en_part, languages[1:])}
+    return split(budget, languages)
 
 
 def fill_quotas(planned: dict[str, int], available: dict[str, int]) -> dict[str, int]:
@@ -119,9 +146,8 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
 
     from study.leakage import LeakageError, drop_leaked
 
-    planned = language_budgets(condition, plan.languages[condition], cfg.selection.budget)
     clean, report = {}, {}
-    for lang in planned:
+    for lang in plan.languages[condition]:
         task = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
         clean[lang], leaked = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
         if leaked and cfg.selection.leakage == "fail":
@@ -129,8 +155,12 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
                 f"condition {condition!r}: {leaked} {lang} training examples of {task!r} "
                 f"occur in {cfg.data.target!r} dev/test sets; set selection.leakage: drop to "
                 f"remove them, or use other phase-2 data")
-        report[lang] = {"task": task, "planned": planned[lang], "available": len(clean[lang]),
-                        "leaked_removed": leaked}
+        report[lang] = {"task": task, "available": len(clean[lang]), "leaked_removed": leaked}
+    temperature = cfg.selection.temperature if cfg.selection.quota == "temperature" else None
+    planned = language_budgets(condition, plan.languages[condition], cfg.selection.budget,
+                               {lang: len(ds) for lang, ds in clean.items()}, temperature)
+    for lang, n in planned.items():
+        report[lang]["planned"] = n
     try:
         used = fill_quotas(planned, {lang: len(ds) for lang, ds in clean.items()})
     except DataError as exc:

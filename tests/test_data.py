@@ -9,7 +9,7 @@ import pytest
 from study.config import DataConfig
 from study.data import DataError, load_split
 from study.registry import NLI_LABELS, TASKS
-from study.selection import fill_quotas, language_budgets, shares
+from study.selection import fill_quotas, language_budgets, shares, temperature_shares
 
 
 def _write(root: Path, task: str, lang: str, split: str, rows: list[dict]) -> None:
@@ -95,3 +95,14 @@ def test_short_language_gives_all_it_has_and_the_rest_is_redistributed():
 def test_budget_larger_than_all_data_is_refused():
     with pytest.raises(DataError, match=r"1200 usable examples in all.*fewer than the budget 1500"):
         fill_quotas({"ja": 500, "ko": 500, "te": 500}, {"ja": 400, "ko": 400, "te": 400})
+
+
+def test_temperature_shares():
+    sizes = {"ko": 24000, "id": 10000, "ja": 2000}
+    assert temperature_shares(1000, sizes, 1.0) == {"ko": 667, "id": 278, "ja": 55}  # by size
+    flat = temperature_shares(1000, sizes, 1000.0)
+    assert max(flat.values()) - min(flat.values()) <= 2  # T -> infinity: equal
+    mid = temperature_shares(1000, sizes, 3.3)
+    assert sum(mid.values()) == 1000 and flat["ja"] > mid["ja"] > 55
+    mixed = language_budgets("en+diverse", ("en", "ko", "ja"), 1001, sizes, 1.0)
+    assert mixed == {"en": 500, "ko": 462, "ja": 39}

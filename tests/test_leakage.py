@@ -60,3 +60,15 @@ def test_clean_data_has_no_leakage(tmp_path):
     cfg, plan = _study(tmp_path, "fail", planted=0)
     ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
     assert report["en"]["leaked_removed"] == 0 and len(ds) == cfg.selection.budget
+
+
+def test_temperature_quota_follows_sizes_and_keeps_the_budget(tmp_path):
+    cfg, _ = _study(tmp_path, "drop", planted=0)
+    cfg = cfg.model_copy(update={"selection": cfg.selection.model_copy(
+        update={"quota": "temperature", "temperature": 1.0})})
+    plan = Phase2Plan(pool={"ja": "demo_nli"}, excluded=(), languages={"mixed": ("en", "ja")})
+    ds, report = build_phase2_set(cfg, plan, "mixed", evaluation_keys(cfg))
+    # English has 3,000 training examples and Japanese 1,500: T = 1 splits 2:1.
+    assert {lang: r["used"] for lang, r in report.items()} == {"en": 1000, "ja": 500}
+    assert len(ds) == cfg.selection.budget == 1500
+    assert sorted(set(ds["lang"])) == ["en", "ja"]
