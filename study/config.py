@@ -93,14 +93,14 @@ class DataConfig(_Section):
     @field_validator("target", "target_train", "phase2_en")
     @classmethod
     def _known_task(cls, name: str) -> str:
-        return _check_task(name)
+        return _check_trainable(name)
 
     @field_validator("phase2_pool")
     @classmethod
     def _known_tasks(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         if not names:
             raise ValueError("needs at least one task")
-        return tuple(_check_task(n) for n in names)
+        return tuple(_check_trainable(n) for n in names)
 
     @field_validator("sources")
     @classmethod
@@ -237,6 +237,16 @@ class StudyConfig(_Section):
 def _check_task(name: str) -> str:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; accepted (study/tasks.yaml): {sorted(TASKS)}")
+    return name
+
+
+def _check_trainable(name: str) -> str:
+    """A task the study trains or evaluates on: the training core handles NLI pairs so far."""
+    _check_task(name)
+    if TASKS[name].head != "pair_classification":
+        nli = sorted(n for n, t in TASKS.items() if t.head == "pair_classification")
+        raise ValueError(f"task {name!r} has head {TASKS[name].head!r}; the training core "
+                         f"handles pair_classification tasks so far: {nli}")
     return name
 
 

@@ -50,14 +50,18 @@ def load_split(task: str | TaskSpec, lang: str, split: str, data: DataConfig,
 
 
 def _load_local(task: TaskSpec, lang: str, split: str, data_dir: Path):
-    from datasets import load_dataset
-
     path = local_file(task, lang, split, data_dir)
     if not path.is_file():
         raise DataError(
             f"{path}: no such file. With data.source: local, task {task.name!r} needs "
             f"{{local_dir}}/{task.name}/{{lang}}/{{split}}.jsonl in the Hub schema "
-            f"(columns {sorted(task.fields.values())})")
+            f"(columns {source_columns(task)})")
+    return _read_jsonl(path)
+
+
+def _read_jsonl(path: Path):
+    from datasets import load_dataset
+
     try:
         return load_dataset("json", data_files=str(path), split="train")
     except Exception as exc:  # datasets wraps parser errors in several types
@@ -78,6 +82,8 @@ def _load_xtreme(task: TaskSpec, lang: str, split: str, xtreme_dir: Path):
     if not path.is_file():
         raise DataError(f"{path}: no such file (XTREME download layout, "
                         f"{task.xtreme_files[split]!r} under data.xtreme_dir)")
+    if path.suffix == ".jsonl":  # e.g. xcopa/val-{lang}.jsonl: the source's own schema
+        return _read_jsonl(path), str(path)
     try:
         table = pd.read_csv(path, sep="\t", header=None, quoting=csv.QUOTE_NONE, dtype=str,
                             keep_default_na=False, encoding="utf-8")
@@ -118,13 +124,26 @@ def _load_hub(task: TaskSpec, lang: str, split: str):
             f"local") from None
 
 
+def source_columns(task: TaskSpec) -> list[str]:
+    cols: list[str] = []
+    for src in task.fields.values():
+        cols.extend(src if isinstance(src, list) else [src])
+    return cols
+
+
 def canonicalise(raw, task: TaskSpec, lang: str, where: str):
-    """Rename the source's columns and map its label ids to canonical ids."""
-    missing = [src for src in task.fields.values() if src not in raw.column_names]
+    """The source's columns and labels in the canonical shape of the task's head.
+
+    pair_classification: premise, hypothesis, label (canonical NLI id), lang.
+    multiple_choice: premise, question, choices (list), label (index of the right choice), lang.
+    """
+    missing = [src for src in source_columns(task) if src not in raw.column_names]
     if missing:
         raise DataError(f"{where}: missing column(s) {missing}; found {raw.column_names}")
     if len(raw) == 0:
         raise DataError(f"{where}: the split is empty")
+    if task.head == "multiple_choice":
+        return _canonical_choices(raw, task, lang, where)
     to_canonical = [NLI_LABELS.index(name) for name in task.label_names]
     source_label = task.fields["label"]
     bad = sorted({v for v in raw[source_label] if not _valid_id(v, len(to_canonical))}, key=str)
@@ -136,6 +155,25 @@ def canonicalise(raw, task: TaskSpec, lang: str, where: str):
     ds = ds.map(lambda b: {"label": [to_canonical[v] for v in b["label"]], "lang": [lang] * len(b["label"])},
                 batched=True, desc=f"{task.name}/{lang}")
     return ds
+
+
+def _canonical_choices(raw, task: TaskSpec, lang: str, where: str):
+    f = task.fields
+    n = len(f["choices"])
+    bad = sorted({v for v in raw[f["label"]] if not _valid_id(v, n)}, key=str)
+    if bad:
+        raise DataError(f"{where}: column {f['label']!r} has label value(s) {bad[:5]}; "
+                        f"accepted: the index of the right choice, 0..{n - 1}")
+
+    def convert(b):
+        size = len(b[f["label"]])
+        return {"premise": b[f["premise"]],
+                "question": b[f["question"]] if "question" in f else [""] * size,
+                "choices": [list(c) for c in zip(*(b[col] for col in f["choices"]), strict=True)],
+                "label": b[f["label"]], "lang": [lang] * size}
+
+    ds = raw.map(convert, batched=True, remove_columns=raw.column_names, desc=f"{task.name}/{lang}")
+    return ds.select_columns(["premise", "question", "choices", "label", "lang"])
 
 
 def _valid_id(value, n: int) -> bool:
