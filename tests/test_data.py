@@ -106,3 +106,16 @@ def test_temperature_shares():
     assert sum(mid.values()) == 1000 and flat["ja"] > mid["ja"] > 55
     mixed = language_budgets("en+diverse", ("en", "ko", "ja"), 1001, sizes, 1.0)
     assert mixed == {"en": 500, "ko": 462, "ja": 39}
+
+
+@pytest.mark.parametrize(("task", "lang", "split"), [
+    ("americas_nli", "quy", "test"), ("xnli_mt", "sw", "train"), ("klue_nli", "ko", "train"),
+    ("mnli", "en", "dev"), ("demo_nli", "te", "train")])
+def test_nli_entries_map_their_hub_schema(tmp_path, task, lang, split):
+    rows = [{"premise": f"p{i}", "hypothesis": f"h{i}", "label": i % 3} for i in range(6)]
+    _write(tmp_path, task, lang, split, rows)
+    ds = load_split(task, lang, split, _cfg(tmp_path))
+    names = [NLI_LABELS[x] for x in ds["label"]]
+    assert names == [TASKS[task].label_names[i % 3] for i in range(6)]
+    assert list(ds["premise"]) == [f"p{i}" for i in range(6)] and set(ds["lang"]) == {lang}
+    assert TASKS[task].head == "pair_classification"
