@@ -6,6 +6,7 @@ directory and renames it when the notebook succeeded) and records what produced 
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import time
@@ -20,7 +21,7 @@ from study import layout, typology
 from study.config import StudyConfig, build_config, load_config
 from study.data import load_split
 from study.datacard import script
-from study.io import atomic_write_json, atomic_write_text
+from study.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from study.leakage import evaluation_keys
 from study.provenance import dataset_fingerprint, provenance
 from study.selection import (
@@ -76,14 +77,13 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     dist = typology.distance_matrix(langs, cfg.selection.feature_sets)
     plan = plan_phase2(cfg, dist)
     held_out = evaluation_keys(cfg)
-    rows, fingerprints, quotas, sets = [], {}, {}, {}
+    rows, fingerprints, quotas, sets, splits = [], {}, {}, {}, {}
     for condition, chosen in plan.languages.items():
-        ds, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out)
+        ds, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out, cache=splits)
         sets[condition] = ds
-        path = out / "phase2_data" / f"{condition}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_json(str(path) + ".tmp", force_ascii=False)
-        Path(str(path) + ".tmp").replace(path)
+        buffer = io.BytesIO()
+        ds.to_json(buffer, force_ascii=False)
+        atomic_write_bytes(out / "phase2_data" / f"{condition}.jsonl", buffer.getvalue())
         fingerprints[condition] = dataset_fingerprint(ds)
         non_en = [x for x in chosen if x != "en"]
         rows.append({

@@ -134,22 +134,27 @@ def fill_quotas(planned: dict[str, int], available: dict[str, int]) -> dict[str,
 
 
 def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
-                     held_out: set[tuple[str, str]]):
+                     held_out: set[tuple[str, str]], cache: dict | None = None):
     """The condition's training set of exactly `selection.budget` examples, and its report.
 
     Each language's train split loses the examples found in `held_out` (the target's
     evaluation pairs, see study.leakage); each language then gives a seeded sample of its
     quota, a language short of its quota giving all it has and the others the rest
     (`fill_quotas`). The report gives, per language: planned, available, used, leaked_removed.
+    `cache` (language -> leak-free split, leaked count) lets conditions that share a language
+    load and check it once.
     """
     from datasets import concatenate_datasets
 
     from study.leakage import LeakageError, drop_leaked
 
+    cache = {} if cache is None else cache
     clean, report = {}, {}
     for lang in plan.languages[condition]:
         task = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
-        clean[lang], leaked = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
+        if lang not in cache:
+            cache[lang] = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
+        clean[lang], leaked = cache[lang]
         if leaked and cfg.selection.leakage == "fail":
             raise LeakageError(
                 f"condition {condition!r}: {leaked} {lang} training examples of {task!r} "
