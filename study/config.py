@@ -243,10 +243,11 @@ def _check_task(name: str) -> str:
 def _check_trainable(name: str) -> str:
     """A task the study trains or evaluates on: the training core handles NLI pairs so far."""
     _check_task(name)
-    if TASKS[name].head != "pair_classification":
-        nli = sorted(n for n, t in TASKS.items() if t.head == "pair_classification")
-        raise ValueError(f"task {name!r} has head {TASKS[name].head!r}; the training core "
-                         f"handles pair_classification tasks so far: {nli}")
+    if not TASKS[name].is_nli:
+        nli = sorted(n for n, t in TASKS.items() if t.is_nli)
+        raise ValueError(f"task {name!r} has head {TASKS[name].head!r} and family "
+                         f"{TASKS[name].family!r}; the training core handles NLI "
+                         f"pair_classification tasks so far: {nli}")
     return name
 
 

@@ -1,12 +1,18 @@
-"""Loading every dataset of the study into one canonical shape.
+"""Loading every dataset of the study into one canonical shape per head.
 
-Whatever the source (the Hub through `datasets`, or local jsonl files in the Hub's
-schema), a split comes back as a `datasets.Dataset` with the columns
+Whatever the source (the Hub through `datasets`, local jsonl files in the Hub's schema,
+or the XTREME download layout), a split comes back as a `datasets.Dataset` with the
+canonical columns of the task's head (`CANONICAL_COLUMNS`):
 
-    premise, hypothesis, label (canonical id: entailment=0, neutral=1, contradiction=2), lang
+    pair_classification  premise, hypothesis, label (index in the task's canonical label
+                         set: NLI entailment=0, neutral=1, contradiction=2), lang
+    multiple_choice      premise, question, choices (list), label (index of the right
+                         choice), lang
+    extractive_qa        id, question, context, answers {text: [...], answer_start: [...]},
+                         lang
 
-The source's own column names and label ids are mapped through the registry entry
-(study/tasks.yaml). Problems name the dataset, file, column or value.
+The source's own column names, split names and label values are mapped through the
+registry entry (study/tasks.yaml). Problems name the dataset, file, column or value.
 """
 
 from __future__ import annotations
@@ -14,18 +20,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from study.config import DataConfig, StudyConfig
-from study.registry import NLI_LABELS, TASKS, TaskSpec
+from study.registry import TASKS, TaskSpec
 
-CANONICAL_COLUMNS = ("premise", "hypothesis", "label", "lang")
+CANONICAL_COLUMNS = {
+    "pair_classification": ("premise", "hypothesis", "label", "lang"),
+    "multiple_choice": ("premise", "question", "choices", "label", "lang"),
+    "extractive_qa": ("id", "question", "context", "answers", "lang"),
+}
 
 
 class DataError(ValueError):
     """Data is missing, unreadable or not in the schema the registry promises."""
 
 
-def local_file(task: TaskSpec, lang: str, split: str, data_dir: Path) -> Path:
-    """Where a local copy of (task, lang, split) lives, in the Hub's split naming."""
-    return Path(data_dir) / task.name / lang / f"{task.splits[split]}.jsonl"
+def local_files(task: TaskSpec, lang: str, split: str, data_dir: Path) -> list[Path]:
+    """Where a local copy of (task, lang, split) lives: one file per source split, Hub naming."""
+    return [Path(data_dir) / task.name / lang / f"{src}.jsonl" for src in task.splits[split]]
 
 
 def load_split(task: str | TaskSpec, lang: str, split: str, data: DataConfig,
@@ -39,24 +49,42 @@ def load_split(task: str | TaskSpec, lang: str, split: str, data: DataConfig,
     kind = data.source_of(task.name)
     if kind == "local":
         raw = _load_local(task, lang, split, data.local_dir)
-        where = str(local_file(task, lang, split, data.local_dir))
+        where = " + ".join(str(p) for p in local_files(task, lang, split, data.local_dir))
     elif kind == "xtreme":
         raw, where = _load_xtreme(task, lang, split, data.xtreme_dir)
     else:
         raw, where = _load_hub(task, lang, split), f"{task.hub_id} ({task.hub_config(lang)})"
+    if task.id_prefix:  # one source config holds every language: keep this one's rows
+        raw = _rows_of_language(raw, task, lang, where)
     if limit is not None and len(raw) > limit:
         raw = raw.select(range(limit))
     return canonicalise(raw, task, lang, where)
 
 
+def _rows_of_language(raw, task: TaskSpec, lang: str, where: str):
+    id_col, prefix = task.fields["id"], task.id_prefix[lang]
+    if id_col not in raw.column_names:
+        raise DataError(f"{where}: missing column(s) {[id_col]}; found {raw.column_names}")
+    ds = raw.filter(lambda b: [str(i).startswith(prefix) for i in b[id_col]], batched=True,
+                    desc=f"{task.name}/{lang}")
+    if len(ds) == 0:
+        raise DataError(f"{where}: no row of language {lang!r} (column {id_col!r} starting with "
+                        f"{prefix!r}) among {len(raw)} rows")
+    return ds
+
+
 def _load_local(task: TaskSpec, lang: str, split: str, data_dir: Path):
-    path = local_file(task, lang, split, data_dir)
-    if not path.is_file():
-        raise DataError(
-            f"{path}: no such file. With data.source: local, task {task.name!r} needs "
-            f"{{local_dir}}/{task.name}/{{lang}}/{{split}}.jsonl in the Hub schema "
-            f"(columns {source_columns(task)})")
-    return _read_jsonl(path)
+    from datasets import concatenate_datasets
+
+    parts = []
+    for path in local_files(task, lang, split, data_dir):
+        if not path.is_file():
+            raise DataError(
+                f"{path}: no such file. With data.source: local, task {task.name!r} needs "
+                f"{{local_dir}}/{task.name}/{{lang}}/{{source split}}.jsonl in the Hub schema "
+                f"(columns {source_columns(task)}; {split} = {list(task.splits[split])})")
+        parts.append(_read_jsonl(path))
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
 def _read_jsonl(path: Path):
@@ -100,8 +128,9 @@ def _load_xtreme(task: TaskSpec, lang: str, split: str, xtreme_dir: Path):
     if bad:
         raise DataError(f"{path}: label value(s) {bad[:5]} in column 3; accepted: {list(task.label_names)}")
     f = task.fields
+    values = task.label_values or range(len(task.label_names))  # the source's value per label
     raw = Dataset.from_dict({f["premise"]: table[0].tolist(), f["hypothesis"]: table[1].tolist(),
-                             f["label"]: [task.label_names.index(x) for x in table[2]]})
+                             f["label"]: [values[task.label_names.index(x)] for x in table[2]]})
     return raw, str(path)
 
 
@@ -110,17 +139,22 @@ def _load_hub(task: TaskSpec, lang: str, split: str):
 
     if task.hub_id is None:
         raise DataError(f"task {task.name!r} exists only as local files: set data.source: local")
+    hub_split = "+".join(task.splits[split])  # datasets concatenates "a+b" in order
+    # A parquet export (refs/convert/parquet) names its files, not its configs: without explicit
+    # data_files, datasets would merge configs and splits such as test_lay and test_expert.
+    files = {src: task.data_files[src].format(lang=lang) for src in task.splits[split]} \
+        if task.data_files else None
     try:
-        return load_dataset(task.hub_id, name=task.hub_config(lang), split=task.splits[split],
-                            revision=task.revision)
+        return load_dataset(task.hub_id, name=None if files else task.hub_config(lang),
+                            data_files=files, split=hub_split, revision=task.revision)
     except Exception as exc:  # offline: ConnectionError, OSError or DatasetNotFoundError
         raise DataError(
             f"dataset {task.hub_id!r} (config {task.hub_config(lang)!r}, split "
-            f"{task.splits[split]!r}) could not be loaded: {type(exc).__name__}: "
+            f"{hub_split!r}) could not be loaded: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}. Without Hub access, load it once on "
             f"a connected machine (datasets.load_dataset) and copy the cache "
-            f"(~/.cache/huggingface), or write it as jsonl to "
-            f"{{local_dir}}/{task.name}/{lang}/{task.splits[split]}.jsonl and set data.source: "
+            f"(~/.cache/huggingface), or write each source split as jsonl to "
+            f"{{local_dir}}/{task.name}/{lang}/{{source split}}.jsonl and set data.source: "
             f"local") from None
 
 
@@ -132,48 +166,86 @@ def source_columns(task: TaskSpec) -> list[str]:
 
 
 def canonicalise(raw, task: TaskSpec, lang: str, where: str):
-    """The source's columns and labels in the canonical shape of the task's head.
-
-    pair_classification: premise, hypothesis, label (canonical NLI id), lang.
-    multiple_choice: premise, question, choices (list), label (index of the right choice), lang.
-    """
+    """The source's columns and labels in the canonical shape of the task's head."""
     missing = [src for src in source_columns(task) if src not in raw.column_names]
     if missing:
         raise DataError(f"{where}: missing column(s) {missing}; found {raw.column_names}")
     if len(raw) == 0:
         raise DataError(f"{where}: the split is empty")
-    if task.head == "multiple_choice":
-        return _canonical_choices(raw, task, lang, where)
-    to_canonical = [NLI_LABELS.index(name) for name in task.label_names]
-    source_label = task.fields["label"]
-    bad = sorted({v for v in raw[source_label] if not _valid_id(v, len(to_canonical))}, key=str)
+    convert = {"pair_classification": _canonical_pairs, "multiple_choice": _canonical_choices,
+               "extractive_qa": _canonical_qa}[task.head]
+    ds = convert(raw, task, lang, where)
+    return ds.select_columns(list(CANONICAL_COLUMNS[task.head]))
+
+
+def _label_positions(raw, task: TaskSpec, n: int, where: str, meaning: str) -> list[int]:
+    """Each row's label as a position 0..n-1: the source's value itself, or its index in
+    `label_values` where the source uses other values (strings "1", "2", "3", ...)."""
+    column = task.fields["label"]
+    values = raw[column]
+    if task.label_values is not None:
+        index = {v: i for i, v in enumerate(task.label_values)}
+        bad = sorted({v for v in values if v not in index}, key=str)
+        accepted = f"{list(task.label_values)} meaning {meaning}"
+    else:
+        bad = sorted({v for v in values if not _valid_id(v, n)}, key=str)
+        accepted = f"ids 0..{n - 1} meaning {meaning}"
     if bad:
-        raise DataError(f"{where}: column {source_label!r} has label value(s) {bad[:5]}; "
-                        f"accepted ids 0..{len(to_canonical) - 1} meaning {list(task.label_names)}")
-    rename = {src: ours for ours, src in task.fields.items() if src != ours}
-    ds = raw.select_columns(list(task.fields.values())).rename_columns(rename)
-    ds = ds.map(lambda b: {"label": [to_canonical[v] for v in b["label"]], "lang": [lang] * len(b["label"])},
-                batched=True, desc=f"{task.name}/{lang}")
-    return ds
+        raise DataError(f"{where}: column {column!r} has label value(s) {bad[:5]}; accepted {accepted}")
+    return [index[v] for v in values] if task.label_values is not None else list(values)
+
+
+def _canonical_pairs(raw, task: TaskSpec, lang: str, where: str):
+    to_canonical = [task.label_set.index(name) for name in task.label_names]
+    positions = _label_positions(raw, task, len(to_canonical), where, str(list(task.label_names)))
+    f = task.fields
+    return raw.map(
+        lambda b, idx: {"premise": b[f["premise"]], "hypothesis": b[f["hypothesis"]],
+                        "label": [to_canonical[positions[i]] for i in idx], "lang": [lang] * len(idx)},
+        with_indices=True, batched=True, remove_columns=raw.column_names, desc=f"{task.name}/{lang}")
 
 
 def _canonical_choices(raw, task: TaskSpec, lang: str, where: str):
     f = task.fields
-    n = len(f["choices"])
-    bad = sorted({v for v in raw[f["label"]] if not _valid_id(v, n)}, key=str)
-    if bad:
-        raise DataError(f"{where}: column {f['label']!r} has label value(s) {bad[:5]}; "
-                        f"accepted: the index of the right choice, 0..{n - 1}")
+    if isinstance(f["choices"], str):  # one column holding each row's list of choices
+        counts = {len(c) for c in raw[f["choices"]]}
+        if len(counts) != 1 or min(counts) < 2:
+            raise DataError(f"{where}: column {f['choices']!r} must hold the same number (>= 2) of "
+                            f"choices in every row; found lengths {sorted(counts)}")
+        n = counts.pop()
+    else:
+        n = len(f["choices"])
+    positions = _label_positions(raw, task, n, where, "the index of the right choice")
 
-    def convert(b):
-        size = len(b[f["label"]])
+    def convert(b, idx):
+        size = len(idx)
+        choices = (b[f["choices"]] if isinstance(f["choices"], str)
+                   else [list(c) for c in zip(*(b[col] for col in f["choices"]), strict=True)])
         return {"premise": b[f["premise"]],
                 "question": b[f["question"]] if "question" in f else [""] * size,
-                "choices": [list(c) for c in zip(*(b[col] for col in f["choices"]), strict=True)],
-                "label": b[f["label"]], "lang": [lang] * size}
+                "choices": choices, "label": [positions[i] for i in idx], "lang": [lang] * size}
 
-    ds = raw.map(convert, batched=True, remove_columns=raw.column_names, desc=f"{task.name}/{lang}")
-    return ds.select_columns(["premise", "question", "choices", "label", "lang"])
+    return raw.map(convert, with_indices=True, batched=True, remove_columns=raw.column_names,
+                   desc=f"{task.name}/{lang}")
+
+
+def _canonical_qa(raw, task: TaskSpec, lang: str, where: str):
+    """SQuAD-schema QA. Every answer must lie in its context at its answer_start."""
+    f = task.fields
+    bad = []
+    for qid, context, answers in zip(raw[f["id"]], raw[f["context"]], raw[f["answers"]], strict=True):
+        texts, starts = answers.get("text", []), answers.get("answer_start", [])
+        spans_ok = len(texts) == len(starts) and len(texts) > 0 and all(
+            isinstance(s, int) and context[s:s + len(t)] == t for t, s in zip(texts, starts, strict=True))
+        if not spans_ok:
+            bad.append(qid)
+    if bad:
+        raise DataError(f"{where}: {len(bad)} row(s) whose answers are missing or not found in the "
+                        f"context at answer_start (column {f['answers']!r}), ids {bad[:5]}")
+    return raw.map(
+        lambda b: {"id": [str(i) for i in b[f["id"]]], "question": b[f["question"]],
+                   "context": b[f["context"]], "answers": b[f["answers"]], "lang": [lang] * len(b[f["id"]])},
+        batched=True, remove_columns=raw.column_names, desc=f"{task.name}/{lang}")
 
 
 def _valid_id(value, n: int) -> bool:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from study.config import DataConfig
-from study.data import DataError, load_split
+from study.data import DataError, load_split, local_files
 from study.registry import NLI_LABELS, TASKS
 from study.selection import fill_quotas, language_budgets, shares, temperature_shares
 
 
 def _write(root: Path, task: str, lang: str, split: str, rows: list[dict]) -> None:
-    path = root / task / lang / f"{TASKS[task].splits[split]}.jsonl"
+    path = local_files(TASKS[task], lang, split, root)[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 

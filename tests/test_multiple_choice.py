@@ -60,7 +60,7 @@ def test_copa_english_fixture(tmp_path):
 
 def test_label_outside_the_choices_is_named(tmp_path):
     _jsonl(tmp_path / "xcopa" / "et" / "test.jsonl", [{**XCOPA_ROWS[0], "label": 2}])
-    with pytest.raises(DataError, match=r"column 'label' has label value\(s\) \[2\]; accepted: .*0\.\.1"):
+    with pytest.raises(DataError, match=r"column 'label' has label value\(s\) \[2\]; accepted ids 0\.\.1"):
         load_split("xcopa", "et", "test", _cfg(source="local", local_dir=tmp_path))
 
 

@@ -1,0 +1,266 @@
+"""Every registry entry, loaded from the Hub path with a fixture in the source's own schema.
+
+Only the network call (`datasets.load_dataset`) is replaced: it checks that the registry
+asks for the right repository, config, split and revision, and returns a small dataset
+with the source's columns, feature types and label values. Everything after it is the
+real loading code.
+"""
+
+import json
+
+import datasets
+import pytest
+from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+from study.config import DataConfig
+from study.data import CANONICAL_COLUMNS, DataError, load_split
+from study.registry import TASKS, _spec
+
+NLI = ClassLabel(names=["entailment", "neutral", "contradiction"])
+QA_FEATURES = Features({"id": Value("string"), "title": Value("string"), "context": Value("string"),
+                        "question": Value("string"),
+                        "answers": Sequence({"text": Value("string"), "answer_start": Value("int32")})})
+
+
+def _nli_rows(n=3, **extra):
+    return [{"premise": f"premise {i}", "hypothesis": f"hypothesis {i}", "label": i % 3,
+             **{k: v(i) for k, v in extra.items()}} for i in range(n)]
+
+
+def _qa(qid, context, answer, title="t"):
+    return {"id": qid, "title": title, "context": context, "question": f"what in {qid}?",
+            "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
+
+
+COPA_ROWS = [{"premise": "The man turned on the faucet.", "choice1": "The toilet filled.",
+              "choice2": "Water flowed.", "question": "effect", "idx": 0, "label": 1},
+             {"premise": "The girl found a bug.", "choice1": "She poured milk.",
+              "choice2": "She lost her appetite.", "question": "effect", "idx": 1, "label": 1}]
+
+# task -> (lang, split, the Hub split asked for, rows in the source's schema, features or None)
+FIXTURES = {
+    "xnli": ("de", "test", "test", _nli_rows(), Features(
+        {"premise": Value("string"), "hypothesis": Value("string"), "label": NLI})),
+    "xnli_mt": ("sw", "train", "train", _nli_rows(), None),
+    "americas_nli": ("quy", "test", "test", _nli_rows(language=lambda i: "quy"), None),
+    "mnli": ("en", "dev", "validation_matched",
+             _nli_rows(promptID=lambda i: i, pairID=lambda i: f"{i}e", genre=lambda i: "fiction"), None),
+    "klue_nli": ("ko", "train", "train", _nli_rows(guid=lambda i: f"klue-nli-v1_train_{i}",
+                                                    source=lambda i: "NSMC"), None),
+    "ocnli": ("zh", "train", "train",
+              [{"sentence1": "他在睡觉。", "sentence2": "他醒着。", "label": 2, "idx": 0},
+               {"sentence1": "她在吃饭。", "sentence2": "她在吃东西。", "label": 1, "idx": 1},
+               {"sentence1": "她在吃饭。", "sentence2": "她很饿。", "label": 0, "idx": 2}],
+              Features({"sentence1": Value("string"), "sentence2": Value("string"),
+                        "label": ClassLabel(names=["neutral", "entailment", "contradiction"]),
+                        "idx": Value("int32")})),
+    "anli": ("en", "train", "train_r1+train_r2+train_r3",
+             _nli_rows(uid=lambda i: f"uid{i}", reason=lambda i: ""), None),
+    "indonli": ("id", "train", "train", _nli_rows(), None),
+    "jnli": ("ja", "train", "train",
+             [{"sentence_pair_id": str(i), "yjcaptions_id": f"{i}-{i}", "sentence1": f"文{i}",
+               "sentence2": f"別の文{i}", "label": i} for i in range(3)],
+             Features({"sentence_pair_id": Value("string"), "yjcaptions_id": Value("string"),
+                       "sentence1": Value("string"), "sentence2": Value("string"),
+                       "label": ClassLabel(names=["entailment", "contradiction", "neutral"])})),
+    "paws_x": ("ja", "train", "train",
+               [{"id": i + 1, "sentence1": f"文{i}", "sentence2": f"文{i}。", "label": i % 2}
+                for i in range(4)], None),
+    "xcopa": ("et", "test", "test", [{**r, "changed": False} for r in COPA_ROWS], None),
+    "copa": ("en", "train", "train", COPA_ROWS, None),
+    "siqa": ("en", "train", "train",
+             [{"context": "Tracy lost her keys.", "question": "What will Tracy do next?",
+               "answerA": "sing", "answerB": "dance", "answerC": "look for them", "label": "3"},
+              {"context": "Sasha won.", "question": "How does Sasha feel?", "answerA": "happy",
+               "answerB": "sad", "answerC": "bored", "label": "1"}], None),
+    "hellaswag": ("en", "train", "train",
+                  [{"ind": 4, "activity_label": "Removing ice", "ctx_a": "A man is in a car.",
+                    "ctx_b": "he", "ctx": "A man is in a car. he",
+                    "endings": ["sleeps.", "scrapes the ice.", "sings.", "flies away."],
+                    "source_id": "v_1", "split": "train", "split_type": "indomain", "label": "1"}],
+                  None),
+    "squad": ("en", "train", "train",
+              [_qa("5733be", "Architecturally, the school has a Catholic character.", "Catholic"),
+               _qa("5733bf", "Atop the Main Building's gold dome is a statue.", "gold dome")],
+              QA_FEATURES),
+    "tydiqa": ("sw", "train", "train",
+               [_qa("english-101-1", "The cat sat on the mat.", "the mat"),
+                _qa("swahili-202-1", "Dar es Salaam ni mji mkubwa.", "Dar es Salaam"),
+                _qa("swahili-203-1", "Mlima Kilimanjaro uko Tanzania.", "Tanzania"),
+                _qa("russian-301-1", "Москва — столица России.", "Москва")], QA_FEATURES),
+}
+
+EXPECTED_LABELS = {  # canonical label names (pairs) or right-choice indices, in row order
+    "xnli": ["entailment", "neutral", "contradiction"],
+    "ocnli": ["contradiction", "entailment", "neutral"],  # CLUE: neutral, entailment, contradiction
+    "jnli": ["entailment", "contradiction", "neutral"],  # JGLUE: entailment, contradiction, neutral
+    "paws_x": ["different", "paraphrase", "different", "paraphrase"],
+    "xcopa": [1, 1], "copa": [1, 1],
+    "siqa": [2, 0],  # strings "1".."3"
+    "hellaswag": [1],  # strings "0".."3"
+}
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """Replace the network call: check what the registry asks for, return the fixture."""
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, revision=None, data_files=None, **kw):
+        task = next(t for t in TASKS.values() if t.hub_id == path and t.name == hub.task)
+        lang, _split, hub_split, rows, features = FIXTURES[task.name]
+        calls.append({"path": path, "name": name, "split": split, "revision": revision})
+        assert (split, revision) == (hub_split, task.revision)
+        if task.data_files:  # a parquet export: every split asked for by its files, no config
+            assert name is None and set(data_files) == set(hub_split.split("+"))
+            assert all(f.endswith(f"/{s}/*.parquet") for s, f in data_files.items())
+        else:
+            assert name == task.hub_config(lang) and data_files is None
+        return Dataset.from_list(rows, features=features)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    hub.calls = calls
+    return hub
+
+
+def _data(**kw):
+    return DataConfig(target="xnli", target_train="mnli", phase2_en="mnli", phase2_pool=["klue_nli"],
+                      **kw)
+
+
+def test_every_registry_entry_has_a_fixture():
+    assert set(FIXTURES) | {"demo_nli"} == set(TASKS)  # demo_nli is local-only, tested in test_data
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_hub_fixture_maps_to_canonical_columns(hub, name):
+    task = TASKS[name]
+    lang, split, _hub_split, rows, _features = FIXTURES[name]
+    hub.task = name
+    ds = load_split(name, lang, split, _data())
+    assert hub.calls and hub.calls[0]["path"] == task.hub_id
+    assert tuple(ds.column_names) == CANONICAL_COLUMNS[task.head]
+    assert set(ds["lang"]) == {lang}
+    if task.head == "pair_classification":
+        names = [task.label_set[x] for x in ds["label"]]
+        expected = EXPECTED_LABELS.get(name, ["entailment", "neutral", "contradiction"])
+        assert names == expected
+        assert ds["premise"][0] == rows[0][task.fields["premise"]]
+        assert ds["hypothesis"][1] == rows[1][task.fields["hypothesis"]]
+    elif task.head == "multiple_choice":
+        assert list(ds["label"]) == EXPECTED_LABELS[name]
+        chosen = [choices[label] for choices, label in zip(ds["choices"], ds["label"], strict=True)]
+        assert chosen[0] in {"Water flowed.", "look for them", "scrapes the ice."}
+        assert ds["premise"][0] == rows[0][task.fields["premise"]]
+    else:
+        kept = [r for r in rows if r["id"].startswith(task.id_prefix.get(lang, ""))]
+        assert list(ds["id"]) == [r["id"] for r in kept]
+        for row in ds:
+            start, text = row["answers"]["answer_start"][0], row["answers"]["text"][0]
+            assert row["context"][start:start + len(text)] == text
+
+
+def test_parquet_export_splits_are_read_by_their_own_files(tmp_path):
+    """The real datasets call on a parquet-export layout: test_lay and test_expert stay apart."""
+    from dataclasses import replace
+
+    for i, split in enumerate(["train", "validation", "test_lay", "test_expert"]):
+        folder = tmp_path / "indonli" / split
+        folder.mkdir(parents=True)
+        Dataset.from_list(_nli_rows(2 + i, premise=lambda j, s=split: f"{s} {j}")).to_parquet(
+            folder / "0000.parquet")
+    local = replace(TASKS["indonli"], hub_id=str(tmp_path), revision=None)
+    ds = load_split(local, "id", "test", _data())
+    assert len(ds) == 4 and set(ds["premise"]) == {f"test_lay {j}" for j in range(4)}
+    assert list(ds["label"]) == [0, 1, 2, 0]
+
+
+def test_anli_local_files_are_its_three_rounds_in_order(tmp_path):
+    for r in (1, 2, 3):
+        path = tmp_path / "anli" / "en" / f"train_r{r}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"uid": f"r{r}", "premise": f"p{r}", "hypothesis": "h",
+                                    "label": r - 1, "reason": ""}) + "\n")
+    ds = load_split("anli", "en", "train", _data(source="local", local_dir=tmp_path))
+    assert list(ds["premise"]) == ["p1", "p2", "p3"] and list(ds["label"]) == [0, 1, 2]
+    (tmp_path / "anli" / "en" / "train_r2.jsonl").unlink()
+    with pytest.raises(DataError, match=r"anli/en/train_r2\.jsonl: no such file.*train = "
+                                        r"\['train_r1', 'train_r2', 'train_r3'\]"):
+        load_split("anli", "en", "train", _data(source="local", local_dir=tmp_path))
+
+
+def test_string_label_outside_its_values_is_named(hub, monkeypatch):
+    hub.task = "hellaswag"
+    row = {**FIXTURES["hellaswag"][3][0], "label": ""}  # HellaSwag's test split has no labels
+    monkeypatch.setitem(FIXTURES, "hellaswag", (*FIXTURES["hellaswag"][:3], [row], None))
+    with pytest.raises(DataError, match=r"Rowan/hellaswag.*column 'label' has label value\(s\) \[''\]; "
+                                        r"accepted \['0', '1', '2', '3'\]"):
+        load_split("hellaswag", "en", "train", _data())
+
+
+def test_qa_answer_not_in_its_context_is_named(hub, monkeypatch):
+    hub.task = "squad"
+    good, bad = FIXTURES["squad"][3]
+    bad = {**bad, "answers": {"text": ["gold dome"], "answer_start": [3]}}
+    monkeypatch.setitem(FIXTURES, "squad", (*FIXTURES["squad"][:3], [good, bad], QA_FEATURES))
+    with pytest.raises(DataError, match=r"1 row\(s\) whose answers are missing or not found in the "
+                                        r"context at answer_start .*\['5733bf'\]"):
+        load_split("squad", "en", "train", _data())
+
+
+def test_tydiqa_language_without_rows_is_named(hub):
+    hub.task = "tydiqa"
+    with pytest.raises(DataError, match=r"no row of language 'te' \(column 'id' starting with "
+                                        r"'telugu-'\) among 4 rows"):
+        load_split("tydiqa", "te", "train", _data())
+
+
+def test_paraphrase_and_qa_tasks_are_not_yet_trainable():
+    from study.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match=r"task 'paws_x' has head 'pair_classification' and family "
+                                          r"'paraphrase'.*handles NLI"):
+        load_config("params/demo.yaml", {"data.phase2_en": "paws_x"})
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"head": "span"}, r"head 'span'; accepted"),
+    ({"family": "qa2"}, r"family 'qa2'; accepted"),
+    ({"label_names": ["yes", "no"]}, r"label_names must be names of one canonical label set"),
+    ({"label_values": ["a"]}, r"label_values \['a'\] and label_names .* same length"),
+    ({"fields": {"premise": "p", "label": "l"}},
+     r"head pair_classification needs fields .*missing \['hypothesis'\]"),
+    ({"colour": "red"}, r"unknown key\(s\) \['colour'\]"),
+])
+def test_registry_mistakes_name_the_task_and_key(change, message):
+    entry = {"hub_id": "x/y", "config": None, "revision": None, "splits": {"train": "train"},
+             "fields": {"premise": "p", "hypothesis": "h", "label": "l"},
+             "label_names": ["entailment", "neutral", "contradiction"],
+             "head": "pair_classification", "family": "nli", "xtreme_name": None,
+             "languages": ["en"], "license": "x", "origin": "native", "checked": False}
+    with pytest.raises(ValueError, match=r"study/tasks.yaml: task 'broken': " + message):
+        _spec("broken", {**entry, **change})
+
+
+def test_pin_revisions_rewrites_only_revision_lines(tmp_path):
+    from types import SimpleNamespace
+
+    from study.registry import pin_revisions
+
+    text = ("# header\nsquad:\n  # comment\n  hub_id: rajpurkar/squad\n  revision: null\n  head: x\n"
+            "siqa:\n  hub_id: allenai/social_i_qa\n  revision: refs/convert/parquet\n"
+            "demo:\n  hub_id: null\n  revision: null\n"
+            f"done:\n  hub_id: a/b\n  revision: {'c' * 40}\n")
+    path = tmp_path / "tasks.yaml"
+    path.write_text(text)
+    asked = []
+
+    class Api:
+        def dataset_info(self, repo_id, revision=None):
+            asked.append((repo_id, revision))
+            return SimpleNamespace(sha=("a" if revision is None else "b") * 40)
+
+    assert pin_revisions(path, Api()) == {"squad": "a" * 40, "siqa": "b" * 40}
+    assert asked == [("rajpurkar/squad", None), ("allenai/social_i_qa", "refs/convert/parquet")]
+    out = path.read_text()
+    assert out == text.replace("  revision: null\n  head", f"  revision: {'a' * 40}\n  head").replace(
+        "revision: refs/convert/parquet", f"revision: {'b' * 40}  # was refs/convert/parquet")
