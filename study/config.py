@@ -82,25 +82,44 @@ class DataConfig(_Section):
     xtreme_dir: Path | None = Field(None, description="With source: xtreme, the XTREME download folder.")
     target: str = Field(description="Zero-shot evaluation task (test split, every language).")
     target_train: str = Field(description="English training and dev data for phase 3.")
-    phase2_en: str = Field(description="English phase-2 task.")
-    phase2_pool: tuple[str, ...] = Field(description="Tasks whose non-English languages form the pool.")
+    phase2_en: tuple[str, ...] = Field(
+        description="English phase-2 task, or a list of tasks mixed (quotas: selection.task_quota).")
+    phase2_pool: tuple[str, ...] = Field(
+        description="Tasks whose non-English languages form the pool; a language several tasks "
+                    "have gets a mixture of them.")
     target_languages: tuple[str, ...] | None = Field(
         None, description="Languages evaluated zero-shot; null: every language of the target."
     )
     max_train_examples: int | None = Field(None, gt=0, description="Cap on phase-3 training examples.")
     max_eval_examples: int | None = Field(None, gt=0, description="Cap per language on dev/test.")
 
-    @field_validator("target", "target_train", "phase2_en")
+    @field_validator("target", "target_train")
     @classmethod
     def _known_task(cls, name: str) -> str:
         return _check_trainable(name)
 
-    @field_validator("phase2_pool")
+    @field_validator("phase2_en", mode="before")
     @classmethod
-    def _known_tasks(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+    def _one_or_more(cls, names: Any) -> Any:
+        return (names,) if isinstance(names, str) else names
+
+    @field_validator("phase2_en", "phase2_pool")
+    @classmethod
+    def _known_tasks(cls, names: tuple[str, ...], info) -> tuple[str, ...]:
         if not names:
             raise ValueError("needs at least one task")
-        return tuple(_check_trainable(n) for n in names)
+        if len(set(names)) != len(names):
+            raise ValueError(f"lists a task twice: {list(names)}")
+        for name in names:
+            _check_trainable(name)
+            task = TASKS[name]
+            if "train" not in task.splits:
+                raise ValueError(f"task {name!r} has no train split; it has {list(task.splits)}")
+            if info.field_name == "phase2_en" and "en" not in task.languages:
+                raise ValueError(f"task {name!r} has no English; its languages: {list(task.languages)}")
+            if info.field_name == "phase2_pool" and task.languages == ("en",):
+                raise ValueError(f"task {name!r} has only English: list it under phase2_en")
+        return names
 
     @field_validator("sources")
     @classmethod
@@ -114,7 +133,7 @@ class DataConfig(_Section):
 
     def tasks(self) -> list[str]:
         """Every task the study reads, each once."""
-        return list(dict.fromkeys([self.target, self.target_train, self.phase2_en, *self.phase2_pool]))
+        return list(dict.fromkeys([self.target, self.target_train, *self.phase2_en, *self.phase2_pool]))
 
     @model_validator(mode="after")
     def _sources_are_usable(self) -> DataConfig:
@@ -155,6 +174,9 @@ class SelectionConfig(_Section):
     temperature: float = Field(
         3.3, gt=0, description="With quota: temperature, shares follow size ** (1 / temperature)."
     )
+    task_quota: Literal["equal", "temperature"] = Field(
+        "equal", description="How a language's quota is split over the tasks that provide it "
+                             "(a multi-task mixture): equal, or by temperature over their sizes.")
     leakage: Literal["drop", "fail"] = Field(
         "drop", description="Phase-2 examples found in a target dev/test set: drop them, or stop."
     )
@@ -167,11 +189,25 @@ class TrainConfig(_Section):
     epochs: float = Field(gt=0)
     batch_size: int = Field(gt=0)
     eval_batch_size: int = Field(128, gt=0)
-    max_length: int = Field(128, gt=8)
+    max_length: int = Field(128, gt=8, description="Tokens per sequence (QA: per context window).")
+    doc_stride: int | None = Field(None, gt=0, description=(
+        "QA: tokens shared by consecutive context windows; null: a third of max_length "
+        "(XTREME: 128 of 384)."))
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     logging_steps: int = Field(20, gt=0)
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> TrainConfig:
+        if self.doc_stride is not None and self.doc_stride >= self.max_length:
+            raise ValueError(f"doc_stride {self.doc_stride} must be smaller than max_length "
+                             f"{self.max_length} (windows would not advance)")
+        return self
+
+    @property
+    def stride(self) -> int:
+        return self.doc_stride if self.doc_stride is not None else self.max_length // 3
 
     @field_validator("lr", "warmup_ratio", "weight_decay", "epochs", mode="before")
     @classmethod

@@ -90,6 +90,8 @@ def _load_local(task: TaskSpec, lang: str, split: str, data_dir: Path):
 def _read_jsonl(path: Path):
     from datasets import load_dataset
 
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
     try:
         return load_dataset("json", data_files=str(path), split="train")
     except Exception as exc:  # datasets wraps parser errors in several types

@@ -12,7 +12,7 @@ def roles(cfg: StudyConfig) -> dict[str, list[str]]:
     d = cfg.data
     out: dict[str, list[str]] = {}
     for role, names in (("target (zero-shot test)", [d.target]), ("phase 3 (English)", [d.target_train]),
-                        ("phase 2 (English)", [d.phase2_en]), ("phase 2 (pool)", list(d.phase2_pool))):
+                        ("phase 2 (English)", list(d.phase2_en)), ("phase 2 (pool)", list(d.phase2_pool))):
         for name in names:
             out.setdefault(name, []).append(role)
     return out
@@ -26,7 +26,8 @@ def task_card(cfg: StudyConfig) -> pd.DataFrame:
         rows.append({
             "task": name, "roles": "; ".join(task_roles), "read from": cfg.data.source_of(name),
             "hub id": f"{t.hub_id}" + (f" ({t.config})" if t.config else "") if t.hub_id else "-",
-            "origin": t.origin, "license": t.license, "languages": len(t.languages),
+            "task family": t.family, "head": t.head, "origin": t.origin, "license": t.license,
+            "languages": len(t.languages),
         })
     return pd.DataFrame(rows).set_index("task")
 

@@ -22,9 +22,9 @@ def predict(model, tokenizer, ds, batch_size: int, max_length: int) -> np.ndarra
     """Predicted label ids in the dataset's order; batches of similar length, no gradient."""
     import torch
 
-    enc = tokenizer(list(ds["premise"]), list(ds["hypothesis"]), truncation=True,
-                    max_length=max_length)
-    ids = enc["input_ids"]
+    from study.features import tokenize
+
+    ids = tokenize(ds, tokenizer, "pair_classification", max_length)["input_ids"]
     order = np.argsort([len(x) for x in ids], kind="stable")
     preds = np.empty(len(ids), dtype=np.int64)
     model.eval()

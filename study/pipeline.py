@@ -67,6 +67,7 @@ class Selection:
     plan: Phase2Plan
     distances: pd.DataFrame
     summary: pd.DataFrame  # one row per condition id
+    per_language: pd.DataFrame  # one row per (condition, language, task)
     sets: dict  # condition id -> its phase-2 Dataset
 
 
@@ -96,6 +97,13 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
             **(typology.set_scores(non_en, dist) if non_en else {}),
         })
     summary = pd.DataFrame(rows)
+    per_language = pd.DataFrame([
+        {"condition": condition, "language": lang, "script": script(lang),
+         "family": typology.family(lang), "task": task, "available": t["available"],
+         "leaked_removed": t["leaked_removed"], "planned": t["planned"], "used": t["used"]}
+        for condition, by_lang in quotas.items() for lang, q in by_lang.items()
+        for task, t in q["tasks"].items()])
+    atomic_write_text(out / "per_language.csv", per_language.to_csv(index=False))
     atomic_write_text(out / "distances.csv", dist.to_csv())
     selection = {
         "pool": plan.pool, "excluded_target_languages": list(plan.excluded),
@@ -103,12 +111,16 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "feature_sets": list(cfg.selection.feature_sets), "distance": "mean angular URIEL distance",
         "summary": summary.to_dict(orient="records"),
         "leakage_rule": cfg.selection.leakage,
-        "quota_rule": {"rule": cfg.selection.quota, "temperature": cfg.selection.temperature
-                       if cfg.selection.quota == "temperature" else None},
+        "sampler": {"languages": cfg.selection.quota, "tasks_within_a_language": cfg.selection.task_quota,
+                    "temperature": cfg.selection.temperature
+                    if "temperature" in (cfg.selection.quota, cfg.selection.task_quota) else None,
+                    "seed": cfg.phase2_seed, "draw": "seeded shuffle of each (language, task) split, "
+                    "first n; the condition's set shuffled with the same seed"},
+        "phase2_tasks": {"en": list(cfg.data.phase2_en), **{lang: list(t) for lang, t in plan.pool.items()}},
         "quotas": quotas,
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
-    return Selection(plan=plan, distances=dist, summary=summary, sets=sets)
+    return Selection(plan=plan, distances=dist, summary=summary, per_language=per_language, sets=sets)
 
 
 # -- 02 intermediate training ------------------------------------------------------------

@@ -64,9 +64,14 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)],
     )
-    from transformers import XLMRobertaTokenizerFast
+    # The generic fast tokenizer: transformers 5's XLMRobertaTokenizer rebuilds its
+    # normaliser and pre-tokenizer on loading instead of reading tokenizer.json, so the
+    # model would be fine-tuned on other token ids than it was pretrained on.
+    from transformers import PreTrainedTokenizerFast
 
-    return XLMRobertaTokenizerFast(tokenizer_object=tok, model_max_length=256)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=256, bos_token="<s>", eos_token="</s>",
+        unk_token="<unk>", sep_token="</s>", pad_token="<pad>", cls_token="<s>", mask_token="<mask>")
 
 
 def _canonical_unigram(tok):

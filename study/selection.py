@@ -1,9 +1,12 @@
 """Phase-2 data per condition: which languages, and exactly `budget` examples each.
 
 Every condition sees the same number of examples (STUDY.md); only the data differs.
-Non-English conditions split the budget evenly over their k languages (the first
-`budget % k` languages get one more). Zero-shot discipline: pool languages that are
-also languages of the target's test set are excluded.
+A condition's budget is split over its languages (`selection.quota`: equal shares, the
+first `budget % k` languages getting one more, or temperature sampling over their sizes);
+a language's quota is split over the tasks that provide it (`selection.task_quota`), which
+makes a multi-task mixture when several do (English: MNLI + ANLI). Short languages or
+tasks give all they have and the rest goes to the others. Zero-shot discipline: pool
+languages that are also languages of the target's test set are excluded.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from study.registry import TASKS
 class Phase2Plan:
     """The phase-2 languages of each condition id (random draws are random-0, random-1...)."""
 
-    pool: dict[str, str]  # language -> task providing it
+    pool: dict[str, tuple[str, ...]]  # language -> the pool tasks providing it
     excluded: tuple[str, ...]  # pool languages dropped because the target tests them
     languages: dict[str, tuple[str, ...]]  # condition id -> languages ("en" included)
 
@@ -39,9 +42,11 @@ def phase2_condition_ids(cfg: StudyConfig) -> list[str]:
     return ids
 
 
-def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, str], tuple[str, ...]]:
+def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """Non-English pool languages (each with the tasks that have it) and the excluded ones."""
     target_langs = set(cfg.data.eval_languages())
-    pool, excluded = {}, []
+    pool: dict[str, list[str]] = {}
+    excluded = []
     for name in cfg.data.phase2_pool:
         for lang in TASKS[name].languages:
             if lang == typology.ENGLISH:
@@ -49,8 +54,8 @@ def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, str], tuple[str, ...]]:
             if lang in target_langs:
                 excluded.append(lang)
             else:
-                pool.setdefault(lang, name)
-    return pool, tuple(sorted(set(excluded)))
+                pool.setdefault(lang, []).append(name)
+    return {lang: tuple(tasks) for lang, tasks in pool.items()}, tuple(sorted(set(excluded)))
 
 
 def plan_phase2(cfg: StudyConfig, dist) -> Phase2Plan:
@@ -133,44 +138,66 @@ def fill_quotas(planned: dict[str, int], available: dict[str, int]) -> dict[str,
     return used
 
 
+def task_shares(total: int, sizes: dict[str, int], rule: str, temperature: float) -> dict[str, int]:
+    """A language's quota over the tasks that provide it: equal, or by temperature over sizes."""
+    if rule == "temperature":
+        return temperature_shares(total, sizes, temperature)
+    return dict(zip(sizes, shares(total, len(sizes)), strict=True))
+
+
 def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
                      held_out: set[tuple[str, str]], cache: dict | None = None):
     """The condition's training set of exactly `selection.budget` examples, and its report.
 
-    Each language's train split loses the examples found in `held_out` (the target's
-    evaluation pairs, see study.leakage); each language then gives a seeded sample of its
-    quota, a language short of its quota giving all it has and the others the rest
-    (`fill_quotas`). The report gives, per language: planned, available, used, leaked_removed.
-    `cache` (language -> leak-free split, leaked count) lets conditions that share a language
-    load and check it once.
+    Each (language, task) train split loses the examples found in `held_out` (the target's
+    evaluation pairs, see study.leakage). Languages get their quota (`language_budgets`,
+    then `fill_quotas`: a short language gives all it has, the others the rest); each
+    language's quota is split over its tasks the same way (`selection.task_quota`); each
+    task gives a seeded sample of its share. The set has a `task` column. The report gives,
+    per language: planned, available, used, leaked_removed, and the same per task.
+    `cache` ((language, task) -> leak-free split, leaked count) lets conditions that share
+    a language load and check it once.
     """
     from datasets import concatenate_datasets
 
     from study.leakage import LeakageError, drop_leaked
 
+    sel = cfg.selection
     cache = {} if cache is None else cache
-    clean, report = {}, {}
+    clean: dict[str, dict[str, object]] = {}
+    report: dict[str, dict] = {}
     for lang in plan.languages[condition]:
-        task = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
-        if lang not in cache:
-            cache[lang] = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
-        clean[lang], leaked = cache[lang]
-        if leaked and cfg.selection.leakage == "fail":
-            raise LeakageError(
-                f"condition {condition!r}: {leaked} {lang} training examples of {task!r} "
-                f"occur in {cfg.data.target!r} dev/test sets; set selection.leakage: drop to "
-                f"remove them, or use other phase-2 data")
-        report[lang] = {"task": task, "available": len(clean[lang]), "leaked_removed": leaked}
-    temperature = cfg.selection.temperature if cfg.selection.quota == "temperature" else None
-    planned = language_budgets(condition, plan.languages[condition], cfg.selection.budget,
-                               {lang: len(ds) for lang, ds in clean.items()}, temperature)
-    for lang, n in planned.items():
-        report[lang]["planned"] = n
+        tasks = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
+        clean[lang], per_task = {}, {}
+        for task in tasks:
+            if (lang, task) not in cache:
+                cache[lang, task] = drop_leaked(load_split(task, lang, "train", cfg.data), held_out)
+            ds, leaked = cache[lang, task]
+            if leaked and sel.leakage == "fail":
+                raise LeakageError(
+                    f"condition {condition!r}: {leaked} {lang} training examples of {task!r} "
+                    f"occur in {cfg.data.target!r} dev/test sets; set selection.leakage: drop to "
+                    f"remove them, or use other phase-2 data")
+            clean[lang][task] = ds
+            per_task[task] = {"available": len(ds), "leaked_removed": leaked}
+        report[lang] = {"tasks": per_task,
+                        "available": sum(t["available"] for t in per_task.values()),
+                        "leaked_removed": sum(t["leaked_removed"] for t in per_task.values())}
+    available = {lang: r["available"] for lang, r in report.items()}
+    temperature = sel.temperature if sel.quota == "temperature" else None
+    planned = language_budgets(condition, plan.languages[condition], sel.budget, available, temperature)
     try:
-        used = fill_quotas(planned, {lang: len(ds) for lang, ds in clean.items()})
+        used = fill_quotas(planned, available)
     except DataError as exc:
         raise DataError(f"condition {condition!r}: {exc}") from None
+    parts = []
     for lang, n in used.items():
-        report[lang]["used"] = n
-    parts = [clean[lang].shuffle(seed=cfg.phase2_seed).select(range(n)) for lang, n in used.items()]
+        report[lang].update(planned=planned[lang], used=n)
+        sizes = {task: len(ds) for task, ds in clean[lang].items()}
+        task_planned = task_shares(n, sizes, sel.task_quota, sel.temperature)
+        for task, k in fill_quotas(task_planned, sizes).items():
+            report[lang]["tasks"][task].update(planned=task_planned[task], used=k)
+            if k:
+                sample = clean[lang][task].shuffle(seed=cfg.phase2_seed).select(range(k))
+                parts.append(sample.add_column("task", [task] * k))
     return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed), report

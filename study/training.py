@@ -16,6 +16,8 @@ import numpy as np
 from study.config import TrainConfig
 from study.registry import NLI_LABELS
 
+HEAD = "pair_classification"  # the head this core trains so far (issue #5 adds the others)
+
 
 def load_classifier(path: str):
     """Model (fresh head unless `path` holds one) and tokenizer from a folder or Hub id."""
@@ -37,15 +39,6 @@ def load_classifier(path: str):
             + "download it where the Hub is reachable (`hf download <id>`) and copy "
             "~/.cache/huggingface, or set model.name_or_path to a local folder") from None
     return model, tokenizer
-
-
-def tokenize(ds, tokenizer, max_length: int):
-    """Premise/hypothesis pairs to input ids, unpadded (the collator pads per batch)."""
-    return ds.map(
-        lambda b: tokenizer(b["premise"], b["hypothesis"], truncation=True, max_length=max_length),
-        batched=True, remove_columns=[c for c in ds.column_names if c != "label"],
-        desc="tokenize",
-    ).rename_column("label", "labels")
 
 
 def accuracy(eval_pred) -> dict[str, float]:
@@ -82,16 +75,19 @@ def _cuda() -> bool:
 def train_pair_classifier(model_path: str, train_ds, dev_ds, t: TrainConfig, seed: int,
                           work_dir: Path):
     """Fine-tune from `model_path`; with `dev_ds`, keep the epoch best on it. Returns the Trainer."""
-    from transformers import DataCollatorWithPadding, Trainer, set_seed
+    from transformers import Trainer, set_seed
+
+    from study.features import collator, tokenize
 
     set_seed(seed)  # the fresh head's initialisation depends on it
     model, tokenizer = load_classifier(model_path)
     trainer = Trainer(
         model=model,
         args=training_arguments(t, work_dir, seed, select_on_dev=dev_ds is not None),
-        train_dataset=tokenize(train_ds, tokenizer, t.max_length),
-        eval_dataset=tokenize(dev_ds, tokenizer, t.max_length) if dev_ds is not None else None,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        train_dataset=tokenize(train_ds, tokenizer, HEAD, t.max_length, t.stride),
+        eval_dataset=tokenize(dev_ds, tokenizer, HEAD, t.max_length, t.stride, train=False)
+        if dev_ds is not None else None,
+        data_collator=collator(HEAD, tokenizer),
         processing_class=tokenizer,
         compute_metrics=accuracy,
     )

@@ -66,6 +66,24 @@ def to_uriel_code(lang: str) -> str:
     return code
 
 
+def family(lang: str) -> str:
+    """Top-level language family in URIEL's phylogeny (Glottolog), e.g. 'Indo-European'.
+
+    urielplus lists the phylogeny features as a family tree, root first, so a language's
+    first feature is its family. Isolates and unclassified languages give '?'.
+    """
+    if lang not in _FAMILIES:
+        u = uriel()
+        names = u.get_phylogeny_features_array()
+        vector = u.get_genetic_vector([to_uriel_code(lang)])[to_uriel_code(lang)]
+        on = [str(names[i]).removeprefix("F_") for i, x in enumerate(vector) if x == 1]
+        _FAMILIES[lang] = on[0] if on else "?"
+    return _FAMILIES[lang]
+
+
+_FAMILIES: dict[str, str] = {}
+
+
 def pair_distance(a: str, b: str, feature_sets: Sequence[str]) -> float:
     """Mean angular URIEL distance of two languages over the feature sets with data."""
     if a == b:

@@ -119,3 +119,19 @@ def test_nli_entries_map_their_hub_schema(tmp_path, task, lang, split):
     assert names == [TASKS[task].label_names[i % 3] for i in range(6)]
     assert list(ds["premise"]) == [f"p{i}" for i in range(6)] and set(ds["lang"]) == {lang}
     assert TASKS[task].head == "pair_classification"
+
+
+def test_empty_split_is_named(tmp_path):
+    path = local_files(TASKS["xnli"], "de", "test", tmp_path)[0]
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: the file is empty"):
+        load_split("xnli", "de", "test", _cfg(tmp_path))
+
+
+def test_unreadable_jsonl_is_named(tmp_path):
+    path = local_files(TASKS["xnli"], "de", "test", tmp_path)[0]
+    path.parent.mkdir(parents=True)
+    path.write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "a", broken\n')
+    with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: cannot be read as JSON lines"):
+        load_split("xnli", "de", "test", _cfg(tmp_path))

@@ -35,7 +35,7 @@ def _study(tmp_path: Path, leakage: str, planted: int):
     cfg = load_config(ROOT / "params/demo.yaml", {
         "data.local_dir": str(data), "data.target_languages": ["en", "de"],
         "selection.budget": 1500, "selection.leakage": leakage, "output_root": str(tmp_path)})
-    plan = Phase2Plan(pool={"ja": "demo_nli"}, excluded=("de",),
+    plan = Phase2Plan(pool={"ja": ("demo_nli",)}, excluded=("de",),
                       languages={"en": ("en",), "diverse": ("ja",)})
     return cfg, plan
 
@@ -66,7 +66,7 @@ def test_temperature_quota_follows_sizes_and_keeps_the_budget(tmp_path):
     cfg, _ = _study(tmp_path, "drop", planted=0)
     cfg = cfg.model_copy(update={"selection": cfg.selection.model_copy(
         update={"quota": "temperature", "temperature": 1.0})})
-    plan = Phase2Plan(pool={"ja": "demo_nli"}, excluded=(), languages={"mixed": ("en", "ja")})
+    plan = Phase2Plan(pool={"ja": ("demo_nli",)}, excluded=(), languages={"mixed": ("en", "ja")})
     ds, report = build_phase2_set(cfg, plan, "mixed", evaluation_keys(cfg))
     # English has 3,000 training examples and Japanese 1,500: T = 1 splits 2:1.
     assert {lang: r["used"] for lang, r in report.items()} == {"en": 1000, "ja": 500}

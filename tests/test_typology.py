@@ -70,3 +70,11 @@ def test_missing_feature_set_warns_and_uses_the_others():
     with pytest.warns(UserWarning, match="phonological features for en-ur"):
         d = typology.pair_distance("en", "ur", FEATURES)
     assert 0 < d < 1
+
+
+def test_family_from_uriel_phylogeny():
+    from study.typology import family
+
+    assert [family(x) for x in ("en", "hi", "sw", "ko", "fi", "id", "ar")] == [
+        "Indo-European", "Indo-European", "Atlantic-Congo", "Koreanic", "Uralic", "Austronesian",
+        "Afro-Asiatic"]

@@ -100,7 +100,8 @@ def test_selection_is_budget_matched_and_zero_shot(study):
     assert sel["languages"]["en"] == ["en"]
     # The demo data is built without dev/test pairs in train: nothing leaks, nothing removed.
     assert sel["leakage_rule"] == "drop"
-    assert sel["quota_rule"] == {"rule": "equal", "temperature": None}
+    assert sel["sampler"]["languages"] == "equal" and sel["sampler"]["temperature"] is None
+    assert sel["sampler"]["tasks_within_a_language"] == "equal" and sel["sampler"]["seed"] == 0
     assert sel["quotas"]["en"]["en"]["leaked_removed"] == 0
     for condition, quota in sel["quotas"].items():
         assert sum(q["used"] for q in quota.values()) == cfg.selection.budget, condition

@@ -1,0 +1,88 @@
+"""Multi-task mixtures: a language's quota split over the tasks that provide it."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from study.config import ConfigError, load_config
+from study.leakage import evaluation_keys
+from study.selection import Phase2Plan, build_phase2_set, candidate_pool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(tag: str, n: int) -> str:
+    return "".join(json.dumps({"premise": f"{tag} premise {i}", "hypothesis": f"{tag} claim {i}",
+                               "label": i % 3}) + "\n" for i in range(n))
+
+
+def _cfg(tmp_path: Path, mnli: int, anli_per_round: int, **selection):
+    data = tmp_path / "data"
+    for lang in ("en", "de"):
+        shutil.copytree(ROOT / "data/demo/demo_nli" / lang, data / "demo_nli" / lang)
+    (data / "mnli/en").mkdir(parents=True)
+    (data / "mnli/en/train.jsonl").write_text(_rows("mnli", mnli))
+    (data / "anli/en").mkdir(parents=True)
+    for r in (1, 2, 3):
+        (data / f"anli/en/train_r{r}.jsonl").write_text(_rows(f"anli-r{r}", anli_per_round))
+    overrides = {"data.local_dir": str(data), "data.target_languages": ["en", "de"],
+                 "data.phase2_en": ["mnli", "anli"], "selection.budget": 300,
+                 "output_root": str(tmp_path), **{f"selection.{k}": v for k, v in selection.items()}}
+    cfg = load_config(ROOT / "params/demo.yaml", overrides)
+    return cfg, Phase2Plan(pool={}, excluded=(), languages={"en": ("en",)})
+
+
+def _counts(ds):
+    return {task: list(ds["task"]).count(task) for task in set(ds["task"])}
+
+
+def test_equal_task_quota_splits_a_language_over_its_tasks(tmp_path):
+    cfg, plan = _cfg(tmp_path, mnli=400, anli_per_round=100)
+    ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    assert len(ds) == 300 and _counts(ds) == {"mnli": 150, "anli": 150}
+    tasks = report["en"]["tasks"]
+    assert {t: (r["planned"], r["available"], r["used"]) for t, r in tasks.items()} == {
+        "mnli": (150, 400, 150), "anli": (150, 300, 150)}
+    rounds = {p.split(" ")[0] for p in ds["premise"] if p.startswith("anli")}
+    assert rounds == {"anli-r1", "anli-r2", "anli-r3"}  # drawn from all three rounds
+
+
+def test_short_task_gives_all_it_has_and_the_other_task_the_rest(tmp_path):
+    cfg, plan = _cfg(tmp_path, mnli=400, anli_per_round=20)  # ANLI: 60 in all
+    ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    assert _counts(ds) == {"mnli": 240, "anli": 60} and len(ds) == 300
+    assert report["en"]["tasks"]["anli"]["planned"] == 150
+
+
+def test_temperature_task_quota_follows_sizes(tmp_path):
+    cfg, plan = _cfg(tmp_path, mnli=600, anli_per_round=100, task_quota="temperature", temperature=1.0)
+    ds, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    assert _counts(ds) == {"mnli": 200, "anli": 100}  # 600 : 300 at T = 1
+
+
+def test_mixture_is_drawn_deterministically_from_the_seed(tmp_path):
+    cfg, plan = _cfg(tmp_path, mnli=400, anli_per_round=100)
+    first, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    again, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    other = cfg.model_copy(update={"phase2_seed": 1})
+    moved, _ = build_phase2_set(other, plan, "en", evaluation_keys(cfg))
+    assert list(first["premise"]) == list(again["premise"]) != list(moved["premise"])
+
+
+def test_pool_language_lists_every_task_that_has_it():
+    cfg = load_config(ROOT / "params/full.yaml", {"data.phase2_pool": ["klue_nli", "ocnli", "xnli_mt"],
+                                                  "data.target_languages": ["en", "de"]})
+    pool, excluded = candidate_pool(cfg)
+    assert pool["ko"] == ("klue_nli",) and pool["zh"] == ("ocnli", "xnli_mt") and excluded == ("de",)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (["mnli", "mnli"], r"data.phase2_en.*lists a task twice"),
+    (["klue_nli"], r"task 'klue_nli' has no English"),
+    (["americas_nli"], r"task 'americas_nli' has no train split"),
+])
+def test_bad_english_mixture_is_named(value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(ROOT / "params/full.yaml", {"data.phase2_en": value})
