@@ -33,8 +33,12 @@ class DataError(ValueError):
     """Data is missing, unreadable or not in the schema the registry promises."""
 
 
+LOCAL_FORMATS = (".jsonl", ".parquet", ".csv", ".tsv")
+
+
 def local_files(task: TaskSpec, lang: str, split: str, data_dir: Path) -> list[Path]:
-    """Where a local copy of (task, lang, split) lives: one file per source split, Hub naming."""
+    """Where a local copy of (task, lang, split) lives: one jsonl file per source split
+    (Hub naming); a .parquet, .csv or .tsv file of the same name is read instead."""
     return [Path(data_dir) / task.name / lang / f"{src}.jsonl" for src in task.splits[split]]
 
 
@@ -48,8 +52,7 @@ def load_split(task: str | TaskSpec, lang: str, split: str, data: DataConfig,
         raise DataError(f"task {task.name!r} has no {split!r} split; it has {list(task.splits)}")
     kind = data.source_of(task.name)
     if kind == "local":
-        raw = _load_local(task, lang, split, data.local_dir)
-        where = " + ".join(str(p) for p in local_files(task, lang, split, data.local_dir))
+        raw, where = _load_local(task, lang, split, data.local_dir)
     elif kind == "xtreme":
         raw, where = _load_xtreme(task, lang, split, data.xtreme_dir)
     else:
@@ -76,26 +79,64 @@ def _rows_of_language(raw, task: TaskSpec, lang: str, where: str):
 def _load_local(task: TaskSpec, lang: str, split: str, data_dir: Path):
     from datasets import concatenate_datasets
 
-    parts = []
-    for path in local_files(task, lang, split, data_dir):
-        if not path.is_file():
+    parts, paths = [], []
+    for default in local_files(task, lang, split, data_dir):
+        found = [default.with_suffix(x) for x in LOCAL_FORMATS if default.with_suffix(x).is_file()]
+        if not found:
             raise DataError(
-                f"{path}: no such file. With data.source: local, task {task.name!r} needs "
-                f"{{local_dir}}/{task.name}/{{lang}}/{{source split}}.jsonl in the Hub schema "
-                f"(columns {source_columns(task)}; {split} = {list(task.splits[split])})")
-        parts.append(_read_jsonl(path))
-    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+                f"{default}: no such file. With data.source: local, task {task.name!r} needs "
+                f"{{local_dir}}/{task.name}/{{lang}}/{{source split}}.jsonl (or .parquet, .csv, "
+                f".tsv) in the Hub schema (columns {source_columns(task)}; {split} = "
+                f"{list(task.splits[split])})")
+        if len(found) > 1:
+            raise DataError(f"{default.with_suffix('')}: several copies {[p.name for p in found]}; "
+                            "keep one")
+        parts.append(_read_local(found[0], task))
+        paths.append(str(found[0]))
+    return (parts[0] if len(parts) == 1 else concatenate_datasets(parts)), " + ".join(paths)
 
 
-def _read_jsonl(path: Path):
-    from datasets import load_dataset
+def _read_local(path: Path, task: TaskSpec):
+    from datasets import Dataset, load_dataset
 
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
+    if path.suffix in (".csv", ".tsv"):
+        return Dataset.from_pandas(_read_table(path, task), preserve_index=False)
     try:
-        return load_dataset("json", data_files=str(path), split="train")
+        return load_dataset("json" if path.suffix == ".jsonl" else "parquet", data_files=str(path),
+                            split="train")
     except Exception as exc:  # datasets wraps parser errors in several types
-        raise DataError(f"{path}: cannot be read as JSON lines ({type(exc).__name__}: {exc})") from None
+        kind = "JSON lines" if path.suffix == ".jsonl" else "parquet"
+        raise DataError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {exc})") from None
+
+
+def _read_table(path: Path, task: TaskSpec):
+    """A csv/tsv file with a header row in the source's column names; flat columns only."""
+    import csv
+
+    import pandas as pd
+
+    nested = [src for ours, src in task.fields.items()
+              if ours == "answers" or (ours == "choices" and isinstance(src, str))]
+    if nested:
+        raise DataError(f"{path}: task {task.name!r} has list-valued column(s) {nested}, which "
+                        f"{path.suffix} cannot hold; use .jsonl or .parquet")
+    tsv = path.suffix == ".tsv"
+    try:
+        table = pd.read_csv(path, sep="\t" if tsv else ",", dtype=str, keep_default_na=False,
+                            encoding="utf-8", quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot be read as UTF-8 {path.suffix[1:]} with a header row "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    label = task.fields["label"]
+    if task.label_values is None and label in table:  # ids: the text must be an integer
+        bad = sorted({v for v in table[label] if not v.lstrip("-").isdigit()})
+        if bad:
+            raise DataError(f"{path}: column {label!r} has label value(s) {bad[:5]}; accepted: "
+                            "integer ids")
+        table[label] = table[label].astype(int)
+    return table
 
 
 def _load_xtreme(task: TaskSpec, lang: str, split: str, xtreme_dir: Path):
@@ -113,7 +154,7 @@ def _load_xtreme(task: TaskSpec, lang: str, split: str, xtreme_dir: Path):
         raise DataError(f"{path}: no such file (XTREME download layout, "
                         f"{task.xtreme_files[split]!r} under data.xtreme_dir)")
     if path.suffix == ".jsonl":  # e.g. xcopa/val-{lang}.jsonl: the source's own schema
-        return _read_jsonl(path), str(path)
+        return _read_local(path, task), str(path)
     try:
         table = pd.read_csv(path, sep="\t", header=None, quoting=csv.QUOTE_NONE, dtype=str,
                             keep_default_na=False, encoding="utf-8")
@@ -204,7 +245,8 @@ def _canonical_pairs(raw, task: TaskSpec, lang: str, where: str):
     return raw.map(
         lambda b, idx: {"premise": b[f["premise"]], "hypothesis": b[f["hypothesis"]],
                         "label": [to_canonical[positions[i]] for i in idx], "lang": [lang] * len(idx)},
-        with_indices=True, batched=True, remove_columns=raw.column_names, desc=f"{task.name}/{lang}")
+        with_indices=True, batched=True, remove_columns=raw.column_names, desc=f"{task.name}/{lang}",
+        features=_features("premise", "hypothesis", "label", "lang"))
 
 
 def _canonical_choices(raw, task: TaskSpec, lang: str, where: str):
@@ -228,7 +270,16 @@ def _canonical_choices(raw, task: TaskSpec, lang: str, where: str):
                 "choices": choices, "label": [positions[i] for i in idx], "lang": [lang] * size}
 
     return raw.map(convert, with_indices=True, batched=True, remove_columns=raw.column_names,
-                   desc=f"{task.name}/{lang}")
+                   desc=f"{task.name}/{lang}",
+                   features=_features("premise", "question", "choices", "label", "lang"))
+
+
+def _features(*columns: str):
+    """The canonical column types (whatever string or integer types the source used)."""
+    from datasets import Features, List, Value
+
+    types = {"label": Value("int64"), "choices": List(Value("string"))}
+    return Features({c: types.get(c, Value("string")) for c in columns})
 
 
 def _canonical_qa(raw, task: TaskSpec, lang: str, where: str):

@@ -135,3 +135,47 @@ def test_unreadable_jsonl_is_named(tmp_path):
     path.write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "a", broken\n')
     with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: cannot be read as JSON lines"):
         load_split("xnli", "de", "test", _cfg(tmp_path))
+
+
+def test_parquet_and_tsv_local_files_in_the_hub_schema(tmp_path):
+    import pandas as pd
+
+    rows = [{"premise": "Er schläft.", "hypothesis": "Er ist wach.", "label": 2},
+            {"premise": "Sie isst.", "hypothesis": "Sie isst etwas.", "label": 0}]
+    path = local_files(TASKS["xnli"], "de", "test", tmp_path)[0]
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(path.with_suffix(".parquet"))
+    ds = load_split("xnli", "de", "test", _cfg(tmp_path))
+    assert [NLI_LABELS[x] for x in ds["label"]] == ["contradiction", "entailment"]
+    pd.DataFrame(rows).to_csv(path.with_suffix(".tsv"), sep="\t", index=False)
+    with pytest.raises(DataError, match=r"xnli/de/test: several copies \['test.parquet', 'test.tsv'\]"):
+        load_split("xnli", "de", "test", _cfg(tmp_path))
+    path.with_suffix(".parquet").unlink()
+    ds = load_split("xnli", "de", "test", _cfg(tmp_path))
+    assert list(ds["premise"]) == ["Er schläft.", "Sie isst."] and list(ds["label"]) == [2, 0]
+
+
+def test_csv_keeps_string_labels_and_refuses_bad_ids(tmp_path):
+    siqa = tmp_path / "siqa" / "en" / "train.csv"
+    siqa.parent.mkdir(parents=True)
+    siqa.write_text('context,question,answerA,answerB,answerC,label\n'
+                    '"Tracy lost her keys, sadly.",What next?,sing,dance,look for them,3\n')
+    cfg = DataConfig(source="local", local_dir=tmp_path, target="xnli", target_train="mnli",
+                     phase2_en="mnli", phase2_pool=["ocnli"])
+    ds = load_split("siqa", "en", "train", cfg)
+    assert ds[0]["label"] == 2 and ds[0]["premise"] == "Tracy lost her keys, sadly."
+    bad = tmp_path / "xnli" / "de" / "test.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("premise,hypothesis,label\na,b,entailment\n")
+    with pytest.raises(DataError, match=r"test\.csv: column 'label' has label value\(s\) \['entailment'\]"):
+        load_split("xnli", "de", "test", cfg)
+
+
+def test_list_columns_cannot_come_from_csv(tmp_path):
+    path = tmp_path / "squad" / "en" / "train.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("id,question,context,answers\n1,q,c,a\n")
+    cfg = DataConfig(source="local", local_dir=tmp_path, target="xnli", target_train="mnli",
+                     phase2_en="mnli", phase2_pool=["ocnli"])
+    with pytest.raises(DataError, match=r"list-valued column\(s\) \['answers'\].*use \.jsonl or \.parquet"):
+        load_split("squad", "en", "train", cfg)
