@@ -1,4 +1,4 @@
-"""Data cards: what each dataset of a study is, and each language's script."""
+"""Data cards: what each dataset of a study is, and the length of its examples."""
 
 from __future__ import annotations
 
@@ -30,13 +30,6 @@ def task_card(cfg: StudyConfig) -> pd.DataFrame:
             "languages": len(t.languages),
         })
     return pd.DataFrame(rows).set_index("task")
-
-
-def script(lang: str) -> str:
-    """ISO 15924 script a language is usually written in (from langcodes' likely subtags)."""
-    import langcodes
-
-    return langcodes.Language.get(lang).maximize().script or "?"
 
 
 def length_table(sets: dict) -> pd.DataFrame:

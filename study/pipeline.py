@@ -20,7 +20,6 @@ import pandas as pd
 from study import layout, typology
 from study.config import StudyConfig, build_config, load_config
 from study.data import load_split
-from study.datacard import script
 from study.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from study.leakage import evaluation_keys
 from study.provenance import dataset_fingerprint, provenance
@@ -68,6 +67,8 @@ class Selection:
     distances: pd.DataFrame
     summary: pd.DataFrame  # one row per condition id
     per_language: pd.DataFrame  # one row per (condition, language, task)
+    target_distances: pd.DataFrame  # per target language and condition (see typology)
+    codes: pd.DataFrame  # study code -> URIEL code, name, script, family
     sets: dict  # condition id -> its phase-2 Dataset
 
 
@@ -89,7 +90,7 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         non_en = [x for x in chosen if x != "en"]
         rows.append({
             "condition": condition, "languages": ", ".join(chosen),
-            "scripts": ", ".join(sorted({script(x) for x in chosen})), "examples": len(ds),
+            "scripts": ", ".join(sorted({typology.script(x) for x in chosen})), "examples": len(ds),
             "per_language": {lang: q["used"] for lang, q in quotas[condition].items()},
             "short_languages": [lang for lang, q in quotas[condition].items()
                                 if q["used"] < q["planned"]],
@@ -98,17 +99,24 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         })
     summary = pd.DataFrame(rows)
     per_language = pd.DataFrame([
-        {"condition": condition, "language": lang, "script": script(lang),
+        {"condition": condition, "language": lang, "script": typology.script(lang),
          "family": typology.family(lang), "task": task, "available": t["available"],
          "leaked_removed": t["leaked_removed"], "planned": t["planned"], "used": t["used"]}
         for condition, by_lang in quotas.items() for lang, q in by_lang.items()
         for task, t in q["tasks"].items()])
     atomic_write_text(out / "per_language.csv", per_language.to_csv(index=False))
     atomic_write_text(out / "distances.csv", dist.to_csv())
+    targets = typology.target_distances(target_langs, plan.languages, dist)
+    atomic_write_text(out / "target_distances.csv", targets.to_csv(index=False))
+    codes = typology.code_table(langs)
+    atomic_write_text(out / "languages.csv", codes.to_csv())
     selection = {
         "pool": plan.pool, "excluded_target_languages": list(plan.excluded),
         "languages": {k: list(v) for k, v in plan.languages.items()},
-        "feature_sets": list(cfg.selection.feature_sets), "distance": "mean angular URIEL distance",
+        "feature_sets": list(cfg.selection.feature_sets),
+        "distance": "mean over the feature sets of urielplus's angular distance (features both "
+                    "languages have)",
+        "uriel_codes": codes["uriel_code"].to_dict(), "typology_gaps": dist.attrs["gaps"],
         "summary": summary.to_dict(orient="records"),
         "leakage_rule": cfg.selection.leakage,
         "sampler": {"languages": cfg.selection.quota, "tasks_within_a_language": cfg.selection.task_quota,
@@ -120,7 +128,8 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "quotas": quotas,
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
-    return Selection(plan=plan, distances=dist, summary=summary, per_language=per_language, sets=sets)
+    return Selection(plan=plan, distances=dist, summary=summary, per_language=per_language,
+                     target_distances=targets, codes=codes, sets=sets)
 
 
 # -- 02 intermediate training ------------------------------------------------------------

@@ -54,3 +54,31 @@ def length_distribution(lengths: pd.DataFrame):
     ax.legend(fontsize=8, ncols=4)
     fig.tight_layout()
     return fig
+
+
+def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, ...]],
+                 targets: list[str]):
+    """The languages in 2-D (classical MDS of the URIEL distances), one panel per condition
+    with its phase-2 languages marked; target test languages as triangles."""
+    names = [c for c in sets if c != "en"] or list(sets)
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, name in zip(axes.flat, names, strict=False):
+        chosen = set(sets[name])
+        for lang, (x, y) in coords.iterrows():
+            is_target = lang in targets
+            colour = "crimson" if lang in chosen else ("black" if lang == "en" else "lightgrey")
+            ax.scatter(x, y, s=60 if lang in chosen else 25, c=colour,
+                       marker="*" if lang == "en" else ("^" if is_target else "o"), zorder=3)
+            ax.annotate(lang, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7,
+                        color="black" if lang in chosen or lang == "en" else "grey")
+        ax.set_title(f"{name}: {', '.join(sets[name])}", fontsize=9)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(f"Languages by URIEL distance (classical MDS; two axes keep {kept:.0%} of it)\n"
+                 "red: the condition's phase-2 languages; star: English; triangles: target test "
+                 "languages", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -80,9 +80,41 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         f"{len(cfg.data.eval_languages())} languages. Conditions: "
         + ", ".join(f"`{c}` ({seeds.get(c, 0)} seeds)" for c in analysis.conditions) + ".",
     ]
+    lines += ["", *typology_lines(cfg)]
     if demo:
         lines += ["", "> **Demo run.** These numbers come from a tiny model built locally and "
                   "synthetic data shipped with the project. They check that the pipeline works "
                   "end to end; they are **not a scientific result** and say nothing about the "
                   "research question."]
     return "\n".join(lines)
+
+
+def typology_lines(cfg: StudyConfig) -> list[str]:
+    """How 'typologically diverse' was measured, and the sets each condition trained on."""
+    path = cfg.study_dir / "selection" / "metrics.json"
+    if not path.is_file():
+        return ["**Typology.** (no selection output found)"]
+    sel = read_json(path)
+    lines = [
+        f"**Typology.** Distance between two languages: {sel['distance']}, over the URIEL "
+        f"feature sets {', '.join(sel['feature_sets'])} (urielplus; ISO 639-3 codes, macrolanguage "
+        "where one exists). `diverse` takes the k pool languages that are farthest apart (greedy "
+        "max-min, starting from the one farthest from English), `similar` the k nearest to "
+        "English, `random` seeded draws. "
+        + (f"{len(sel['typology_gaps'])} language pair(s) lacked a feature set and used the "
+           "others." if sel.get("typology_gaps") else "No pair lacked data."),
+        "",
+        "| condition | phase-2 languages | mean pairwise | min pairwise | to English | families | scripts |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in sel["summary"]:
+        cells = [_number(row.get(k)) for k in ("mean_pairwise", "min_pairwise", "mean_to_english",
+                                               "n_families", "n_scripts")]
+        lines.append(f"| `{row['condition']}` | {row['languages']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _number(value) -> str:
+    if value is None or value != value:  # missing or NaN (English only: no set to score)
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -84,33 +84,54 @@ def family(lang: str) -> str:
 _FAMILIES: dict[str, str] = {}
 
 
-def pair_distance(a: str, b: str, feature_sets: Sequence[str]) -> float:
-    """Mean angular URIEL distance of two languages over the feature sets with data."""
+def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None = None) -> float:
+    """Mean angular URIEL distance of two languages over the feature sets with data.
+
+    A feature set with no feature both languages have is left out of the mean (the
+    fallback: the other sets decide); a warning names the pair and the set, and the gap
+    is appended to `gaps` when given. A pair with no set at all is an error, never a zero.
+    """
     if a == b:
         return 0.0
     ca, cb = to_uriel_code(a), to_uriel_code(b)
-    values = []
+    values, missing = [], []
     for feature_set in feature_sets:
         try:
             values.append(float(uriel().new_distance(feature_set, ca, cb)))
         except ValueError as exc:
             if "Unknown languages" in str(exc):
                 raise TypologyError(
-                    f"URIEL (urielplus) has no entry for {a!r} (as {ca!r}) or {b!r} (as {cb!r})"
+                    f"URIEL (urielplus) has no entry for {a!r} (as {ca!r}) or {b!r} (as {cb!r}); "
+                    f"a collective or unlisted code needs the individual language's code"
                 ) from None
-            warnings.warn(f"URIEL has no shared {feature_set} features for {a}-{b}; "
-                          f"their distance uses the other feature sets", stacklevel=2)
+            missing.append(feature_set)
     if not values:
         raise TypologyError(f"URIEL has no shared features of {list(feature_sets)} for {a}-{b}")
+    for feature_set in missing:
+        used = [f for f in feature_sets if f not in missing]
+        warnings.warn(f"URIEL has no shared {feature_set} features for {a}-{b}; "
+                      f"their distance uses the other feature sets ({', '.join(used)})", stacklevel=2)
+        if gaps is not None:
+            gaps.append({"pair": f"{a}-{b}", "feature_set": feature_set,
+                         "fallback": f"mean over {', '.join(used)}"})
     return float(np.mean(values))
 
 
 def distance_matrix(langs: Sequence[str], feature_sets: Sequence[str]) -> pd.DataFrame:
-    """Symmetric matrix of study distances, indexed by the given ISO 639-1 codes."""
+    """Symmetric matrix of study distances, indexed by the given ISO 639-1 codes.
+
+    `matrix.attrs["gaps"]` lists the pairs and feature sets URIEL has no shared data for,
+    with the fallback used (see `pair_distance`); no warning is printed.
+    """
     langs = list(dict.fromkeys(langs))
     m = pd.DataFrame(0.0, index=langs, columns=langs)
-    for a, b in itertools.combinations(langs, 2):
-        m.loc[a, b] = m.loc[b, a] = pair_distance(a, b, feature_sets)
+    gaps: list[dict] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # recorded in gaps and shown as a table
+        for a, b in itertools.combinations(langs, 2):
+            m.loc[a, b] = m.loc[b, a] = pair_distance(a, b, feature_sets, gaps)
+    m.attrs["gaps"] = gaps
+    m.attrs["feature_sets"] = list(feature_sets)
     return m
 
 
@@ -151,4 +172,69 @@ def set_scores(langs: Sequence[str], dist: pd.DataFrame) -> dict[str, float]:
         "mean_pairwise": float(np.mean(pairs)) if pairs else float("nan"),
         "min_pairwise": float(np.min(pairs)) if pairs else float("nan"),
         "mean_to_english": float(np.mean([dist.loc[ENGLISH, x] for x in langs])),
+        "n_families": len({family(x) for x in langs}),
+        "n_scripts": len({script(x) for x in langs}),
     }
+
+
+def gap_table(dist: pd.DataFrame) -> pd.DataFrame:
+    """The pairs and feature sets `distance_matrix` found no shared URIEL data for."""
+    return pd.DataFrame(dist.attrs.get("gaps", []), columns=["pair", "feature_set", "fallback"])
+
+
+def target_distances(targets: Sequence[str], sets: dict[str, Sequence[str]],
+                     dist: pd.DataFrame) -> pd.DataFrame:
+    """Per target language and condition: distance to English and to the nearest phase-2
+    language of the condition (English counts where the condition trains on it).
+
+    The analysis regresses each language's gain on these two distances.
+    """
+    rows = []
+    for target in targets:
+        for condition, langs in sets.items():
+            nearest = min(langs, key=lambda x: (dist.loc[target, x], x))
+            rows.append({"target_language": target, "condition": condition,
+                         "to_english": float(dist.loc[target, ENGLISH]),
+                         "nearest_phase2_language": nearest,
+                         "to_nearest_phase2": float(dist.loc[target, nearest])})
+    return pd.DataFrame(rows)
+
+
+def code_table(langs: Sequence[str]) -> pd.DataFrame:
+    """The URIEL code used for each study code (macrolanguage or individual), with its
+    name, script and family: what the distances are computed on."""
+    import langcodes
+
+    return pd.DataFrame([{"code": x, "uriel_code": to_uriel_code(x),
+                          "name": langcodes.Language.get(x).display_name(),
+                          "script": script(x), "family": family(x)} for x in langs]).set_index("code")
+
+
+def script(lang: str) -> str:
+    """ISO 15924 script a language is usually written in (from langcodes' likely subtags)."""
+    import langcodes
+
+    return langcodes.Language.get(lang).maximize().script or "?"
+
+
+def embedding(dist: pd.DataFrame, dims: int = 2) -> tuple[pd.DataFrame, float]:
+    """Classical (Torgerson) multidimensional scaling of the distance matrix.
+
+    Exact and deterministic: the coordinates are the top eigenvectors of the double-centred
+    squared distances, each sign fixed so that its largest coordinate is positive. Returns
+    the coordinates and the share of the (positive) eigenvalue mass the `dims` axes keep,
+    i.e. how faithful the picture is.
+    """
+    d2 = dist.to_numpy(dtype=float) ** 2
+    n = len(d2)
+    centre = np.eye(n) - np.ones((n, n)) / n
+    values, vectors = np.linalg.eigh(-0.5 * centre @ d2 @ centre)
+    order = np.argsort(values)[::-1]
+    values, vectors = values[order], vectors[:, order]
+    top = np.clip(values[:dims], 0, None)
+    coords = vectors[:, :dims] * np.sqrt(top)
+    for j in range(dims):
+        if coords[np.argmax(np.abs(coords[:, j])), j] < 0:
+            coords[:, j] *= -1
+    kept = float(top.sum() / values[values > 0].sum()) if (values > 0).any() else 0.0
+    return pd.DataFrame(coords, index=dist.index, columns=[f"dim{j + 1}" for j in range(dims)]), kept

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from study import datacard
+from study import datacard, typology
 from study.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ def test_task_card_lists_every_dataset_with_its_roles_and_licence():
 
 
 def test_scripts():
-    assert [datacard.script(x) for x in ("en", "ru", "ja", "ko", "te", "zh")] == [
+    assert [typology.script(x) for x in ("en", "ru", "ja", "ko", "te", "zh")] == [
         "Latn", "Cyrl", "Jpan", "Kore", "Telu", "Hans"]
 
 

@@ -78,3 +78,61 @@ def test_family_from_uriel_phylogeny():
     assert [family(x) for x in ("en", "hi", "sw", "ko", "fi", "id", "ar")] == [
         "Indo-European", "Indo-European", "Atlantic-Congo", "Koreanic", "Uralic", "Austronesian",
         "Afro-Asiatic"]
+
+
+def test_set_scores_count_families_and_scripts(dist):
+    scores = typology.set_scores(["ja", "ko", "te"], dist)
+    assert (scores["n_families"], scores["n_scripts"]) == (3, 3)
+    both = typology.distance_matrix(["en", "hi", "bn"], FEATURES)
+    assert (typology.set_scores(["hi", "bn"], both)["n_families"],
+            typology.set_scores(["hi", "bn"], both)["n_scripts"]) == (1, 2)  # Indo-European; Deva, Beng
+
+
+def test_target_distances_to_english_and_the_nearest_phase2_language():
+    import pandas as pd
+
+    langs = ["en", "de", "ja", "ko"]
+    d = pd.DataFrame([[0, .3, .8, .7], [.3, 0, .6, .5], [.8, .6, 0, .2], [.7, .5, .2, 0]],
+                     index=langs, columns=langs, dtype=float)
+    t = typology.target_distances(["de", "ja"], {"en": ("en",), "diverse": ("ko", "ja")}, d)
+    rows = {(r.target_language, r.condition): r for r in t.itertuples()}
+    assert rows["de", "en"].to_nearest_phase2 == rows["de", "en"].to_english == 0.3
+    de = rows["de", "diverse"]
+    assert de.nearest_phase2_language == "ko" and de.to_nearest_phase2 == .5
+    assert rows["ja", "diverse"].to_nearest_phase2 == 0 and rows["ja", "diverse"].to_english == .8
+
+
+def test_classical_mds_recovers_a_planar_configuration():
+    import numpy as np
+    import pandas as pd
+
+    points = np.array([[0, 0], [3, 0], [0, 4], [1, 1], [2, 3]], dtype=float)
+    d = pd.DataFrame(np.linalg.norm(points[:, None] - points[None], axis=-1))
+    coords, kept = typology.embedding(d)
+    back = np.linalg.norm(coords.values[:, None] - coords.values[None], axis=-1)
+    assert np.allclose(back, d.values) and kept == pytest.approx(1.0)
+    again, _ = typology.embedding(d)
+    assert (again.values == coords.values).all()
+
+
+def test_gaps_are_recorded_with_their_fallback_and_not_printed():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a printed warning would fail here
+        m = typology.distance_matrix(["en", "ur", "de"], FEATURES)
+    assert {"pair": "en-ur", "feature_set": "phonological",
+            "fallback": "mean over syntactic, inventory"} in m.attrs["gaps"]
+    assert not any(g["pair"] == "en-de" for g in m.attrs["gaps"])
+
+
+def test_code_table_states_the_uriel_code_used():
+    table = typology.code_table(["zh", "sw", "ja"])
+    assert table.loc["zh", "uriel_code"] == "zho" and table.loc["sw", "uriel_code"] == "swa"
+    assert table.loc["ja", "family"] == "Japonic" and table.loc["zh", "name"] == "Chinese"
+
+
+def test_collective_code_uriel_lacks_is_named():
+    # AmericasNLI's nah (Nahuatl languages) is an ISO 639-5 collective code: URIEL has no entry.
+    with pytest.raises(typology.TypologyError, match=r"no entry for 'en' \(as 'eng'\) or 'nah'"):
+        typology.pair_distance("en", "nah", FEATURES)

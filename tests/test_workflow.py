@@ -45,6 +45,7 @@ def test_report_has_the_table_figures_and_demo_warning(study):
     assert "not a scientific result" in html
     assert "pipeline.configure" not in html  # no code cells
     assert html.count("<img") >= 2  # accuracy bars and gain heatmap
+    assert "greedy max-min" in html and "macrolanguage" in html  # the typology is stated
     for condition in cfg.conditions:
         assert f">{condition}<" in html
 
@@ -141,3 +142,27 @@ def test_failed_notebook_keeps_its_error_and_no_finished_dir(study):
     assert str(executed) in result.stderr
     nb = nbformat.read(executed, as_version=4)
     assert any(o.output_type == "error" for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_selection_notebook_shows_sets_scores_distances_and_both_figures(study):
+    import pandas as pd
+
+    cfg, _, _ = study
+    sel_dir = cfg.study_dir / "selection"
+    nb = nbformat.read(sel_dir / "01_data_selection.ipynb", as_version=4)
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # distance heatmap, MDS map, lengths
+    noise = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if o.get("name") == "stderr"]
+    assert not noise, noise  # urielplus / datasets logging kept out of the notebook
+    text = "\n".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells
+                     if c.cell_type == "code" for o in c.outputs)
+    assert "n_families" in text and "uriel_code" in text and "to_english" in text
+    targets = pd.read_csv(sel_dir / "target_distances.csv")
+    assert set(targets.target_language) == set(cfg.data.eval_languages())
+    assert set(targets.condition) == {"en", "diverse", "similar"}
+    en_rows = targets[targets.condition == "en"]
+    assert (en_rows.to_nearest_phase2 == en_rows.to_english).all()
+    sel = json.loads((sel_dir / "metrics.json").read_text())
+    assert sel["uriel_codes"]["zh"] == "zho" and "typology_gaps" in sel
