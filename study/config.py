@@ -174,12 +174,25 @@ class SelectionConfig(_Section):
     temperature: float = Field(
         3.3, gt=0, description="With quota: temperature, shares follow size ** (1 / temperature)."
     )
+    uriel_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="ISO 639-3 code URIEL uses for a study language where the default (langcodes' "
+                    "macrolanguage) is not wanted, e.g. {zh: cmn}; required for codes URIEL lacks.")
     task_quota: Literal["equal", "temperature"] = Field(
         "equal", description="How a language's quota is split over the tasks that provide it "
                              "(a multi-task mixture): equal, or by temperature over their sizes.")
     leakage: Literal["drop", "fail"] = Field(
         "drop", description="Phase-2 examples found in a target dev/test set: drop them, or stop."
     )
+
+
+    @field_validator("uriel_codes")
+    @classmethod
+    def _three_letters(cls, codes: dict[str, str]) -> dict[str, str]:
+        bad = {k: v for k, v in codes.items() if not (len(v) == 3 and v.isalpha() and v.islower())}
+        if bad:
+            raise ValueError(f"{bad}: values must be ISO 639-3 codes (three lower-case letters)")
+        return codes
 
 
 class TrainConfig(_Section):

@@ -76,7 +76,8 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     target_langs = list(cfg.data.eval_languages())
     pool_langs = list(candidate_pool(cfg)[0])
     langs = sorted(set(["en", *pool_langs, *target_langs]))
-    dist = typology.distance_matrix(langs, cfg.selection.feature_sets)
+    codes = dict(cfg.selection.uriel_codes)
+    dist = typology.distance_matrix(langs, cfg.selection.feature_sets, codes)
     plan = plan_phase2(cfg, dist)
     held_out = evaluation_keys(cfg)
     rows, fingerprints, quotas, sets, splits = [], {}, {}, {}, {}
@@ -100,7 +101,7 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     summary = pd.DataFrame(rows)
     per_language = pd.DataFrame([
         {"condition": condition, "language": lang, "script": typology.script(lang),
-         "family": typology.family(lang), "task": task, "available": t["available"],
+         "family": typology.family(lang, codes), "task": task, "available": t["available"],
          "leaked_removed": t["leaked_removed"], "planned": t["planned"], "used": t["used"]}
         for condition, by_lang in quotas.items() for lang, q in by_lang.items()
         for task, t in q["tasks"].items()])
@@ -108,15 +109,15 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     atomic_write_text(out / "distances.csv", dist.to_csv())
     targets = typology.target_distances(target_langs, plan.languages, dist)
     atomic_write_text(out / "target_distances.csv", targets.to_csv(index=False))
-    codes = typology.code_table(langs)
-    atomic_write_text(out / "languages.csv", codes.to_csv())
+    code_table = typology.code_table(langs, codes)
+    atomic_write_text(out / "languages.csv", code_table.to_csv())
     selection = {
         "pool": plan.pool, "excluded_target_languages": list(plan.excluded),
         "languages": {k: list(v) for k, v in plan.languages.items()},
         "feature_sets": list(cfg.selection.feature_sets),
         "distance": "mean over the feature sets of urielplus's angular distance (features both "
                     "languages have)",
-        "uriel_codes": codes["uriel_code"].to_dict(), "typology_gaps": dist.attrs["gaps"],
+        "uriel_codes": code_table["uriel_code"].to_dict(), "typology_gaps": dist.attrs["gaps"],
         "summary": summary.to_dict(orient="records"),
         "leakage_rule": cfg.selection.leakage,
         "sampler": {"languages": cfg.selection.quota, "tasks_within_a_language": cfg.selection.task_quota,
@@ -129,7 +130,7 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     }
     _write_record(cfg, out, selection, cfg.phase2_seed, fingerprints)
     return Selection(plan=plan, distances=dist, summary=summary, per_language=per_language,
-                     target_distances=targets, codes=codes, sets=sets)
+                     target_distances=targets, codes=code_table, sets=sets)
 
 
 # -- 02 intermediate training ------------------------------------------------------------

@@ -9,7 +9,9 @@ names the pair and the set; a pair with no set at all is an error, never a zero.
 
 Language codes: the study uses ISO 639-1 (XNLI's `sw`, `zh`); URIEL uses ISO 639-3.
 `to_uriel_code` maps through `langcodes`, which gives the macrolanguage code
-(`zh` -> `zho`, `sw` -> `swa`, `ar` -> `ara`); those are the vectors used.
+(`zh` -> `zho`, `sw` -> `swa`, `ar` -> `ara`); those are the vectors used unless the
+params name another code (`selection.uriel_codes: {zh: cmn}`), which is also how a
+collective code URIEL lacks (AmericasNLI's `nah`, `oto`) gets an individual language.
 
 Selection strategies over a candidate pool (all deterministic):
 - diverse: greedy max-min (farthest point): start from the pool language farthest
@@ -56,8 +58,13 @@ def uriel():
     return _URIEL
 
 
-def to_uriel_code(lang: str) -> str:
+def to_uriel_code(lang: str, codes: dict[str, str] | None = None) -> str:
+    """The ISO 639-3 code URIEL is asked for: `codes[lang]` where given (params:
+    selection.uriel_codes), else langcodes' code (the macrolanguage where one exists)."""
     import langcodes
+
+    if codes and lang in codes:
+        return codes[lang]
 
     try:
         code = langcodes.Language.get(lang).to_alpha3()
@@ -66,25 +73,30 @@ def to_uriel_code(lang: str) -> str:
     return code
 
 
-def family(lang: str) -> str:
+def family(lang: str, codes: dict[str, str] | None = None) -> str:
     """Top-level language family in URIEL's phylogeny (Glottolog), e.g. 'Indo-European'.
 
     urielplus lists the phylogeny features as a family tree, root first, so a language's
     first feature is its family. Isolates and unclassified languages give '?'.
     """
-    if lang not in _FAMILIES:
+    code = to_uriel_code(lang, codes)
+    if code not in _FAMILIES:
         u = uriel()
         names = u.get_phylogeny_features_array()
-        vector = u.get_genetic_vector([to_uriel_code(lang)])[to_uriel_code(lang)]
+        try:
+            vector = u.get_genetic_vector([code])[code]
+        except Exception:  # urielplus raises several types for an unknown code
+            raise TypologyError(f"URIEL (urielplus) has no phylogeny for {lang!r} (as {code!r})") from None
         on = [str(names[i]).removeprefix("F_") for i, x in enumerate(vector) if x == 1]
-        _FAMILIES[lang] = on[0] if on else "?"
-    return _FAMILIES[lang]
+        _FAMILIES[code] = on[0] if on else "?"
+    return _FAMILIES[code]
 
 
 _FAMILIES: dict[str, str] = {}
 
 
-def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None = None) -> float:
+def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None = None,
+                  codes: dict[str, str] | None = None) -> float:
     """Mean angular URIEL distance of two languages over the feature sets with data.
 
     A feature set with no feature both languages have is left out of the mean (the
@@ -93,7 +105,7 @@ def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None
     """
     if a == b:
         return 0.0
-    ca, cb = to_uriel_code(a), to_uriel_code(b)
+    ca, cb = to_uriel_code(a, codes), to_uriel_code(b, codes)
     values, missing = [], []
     for feature_set in feature_sets:
         try:
@@ -102,7 +114,8 @@ def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None
             if "Unknown languages" in str(exc):
                 raise TypologyError(
                     f"URIEL (urielplus) has no entry for {a!r} (as {ca!r}) or {b!r} (as {cb!r}); "
-                    f"a collective or unlisted code needs the individual language's code"
+                    f"name the individual language's ISO 639-3 code in selection.uriel_codes "
+                    f"(e.g. {{{b}: <code>}}) for a collective or unlisted code"
                 ) from None
             missing.append(feature_set)
     if not values:
@@ -117,7 +130,8 @@ def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None
     return float(np.mean(values))
 
 
-def distance_matrix(langs: Sequence[str], feature_sets: Sequence[str]) -> pd.DataFrame:
+def distance_matrix(langs: Sequence[str], feature_sets: Sequence[str],
+                    codes: dict[str, str] | None = None) -> pd.DataFrame:
     """Symmetric matrix of study distances, indexed by the given ISO 639-1 codes.
 
     `matrix.attrs["gaps"]` lists the pairs and feature sets URIEL has no shared data for,
@@ -129,8 +143,9 @@ def distance_matrix(langs: Sequence[str], feature_sets: Sequence[str]) -> pd.Dat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # recorded in gaps and shown as a table
         for a, b in itertools.combinations(langs, 2):
-            m.loc[a, b] = m.loc[b, a] = pair_distance(a, b, feature_sets, gaps)
+            m.loc[a, b] = m.loc[b, a] = pair_distance(a, b, feature_sets, gaps, codes)
     m.attrs["gaps"] = gaps
+    m.attrs["uriel_codes"] = {x: to_uriel_code(x, codes) for x in langs}
     m.attrs["feature_sets"] = list(feature_sets)
     return m
 
@@ -172,7 +187,7 @@ def set_scores(langs: Sequence[str], dist: pd.DataFrame) -> dict[str, float]:
         "mean_pairwise": float(np.mean(pairs)) if pairs else float("nan"),
         "min_pairwise": float(np.min(pairs)) if pairs else float("nan"),
         "mean_to_english": float(np.mean([dist.loc[ENGLISH, x] for x in langs])),
-        "n_families": len({family(x) for x in langs}),
+        "n_families": len({family(x, dist.attrs.get("uriel_codes")) for x in langs}),
         "n_scripts": len({script(x) for x in langs}),
     }
 
@@ -200,14 +215,15 @@ def target_distances(targets: Sequence[str], sets: dict[str, Sequence[str]],
     return pd.DataFrame(rows)
 
 
-def code_table(langs: Sequence[str]) -> pd.DataFrame:
+def code_table(langs: Sequence[str], codes: dict[str, str] | None = None) -> pd.DataFrame:
     """The URIEL code used for each study code (macrolanguage or individual), with its
     name, script and family: what the distances are computed on."""
     import langcodes
 
-    return pd.DataFrame([{"code": x, "uriel_code": to_uriel_code(x),
+    return pd.DataFrame([{"code": x, "uriel_code": to_uriel_code(x, codes),
                           "name": langcodes.Language.get(x).display_name(),
-                          "script": script(x), "family": family(x)} for x in langs]).set_index("code")
+                          "script": script(x), "family": family(x, codes)}
+                         for x in langs]).set_index("code")
 
 
 def script(lang: str) -> str:

@@ -136,3 +136,22 @@ def test_collective_code_uriel_lacks_is_named():
     # AmericasNLI's nah (Nahuatl languages) is an ISO 639-5 collective code: URIEL has no entry.
     with pytest.raises(typology.TypologyError, match=r"no entry for 'en' \(as 'eng'\) or 'nah'"):
         typology.pair_distance("en", "nah", FEATURES)
+
+
+def test_params_can_name_the_individual_language_code():
+    default = typology.distance_matrix(["en", "zh"], FEATURES)
+    mandarin = typology.distance_matrix(["en", "zh"], FEATURES, codes={"zh": "cmn"})
+    assert mandarin.attrs["uriel_codes"] == {"en": "eng", "zh": "cmn"}
+    assert default.attrs["uriel_codes"]["zh"] == "zho"
+    assert mandarin.loc["en", "zh"] != default.loc["en", "zh"]  # zho and cmn have other vectors
+    assert typology.code_table(["zh"], {"zh": "cmn"}).loc["zh", "uriel_code"] == "cmn"
+
+
+def test_uriel_codes_must_be_iso_639_3():
+    from pathlib import Path
+
+    from study.config import ConfigError, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(ConfigError, match=r"selection.uriel_codes.*ISO 639-3"):
+        load_config(root / "params/demo.yaml", {"selection.uriel_codes": {"zh": "Mandarin"}})
