@@ -208,8 +208,21 @@ class TrainConfig(_Section):
         "(XTREME: 128 of 384)."))
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="bf16/fp16 autocast where the hardware has it; fp32 otherwise.")
     logging_steps: int = Field(20, gt=0)
+    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps (batch_size is per step).")
+    save_steps: int | None = Field(
+        None, gt=0, description="Checkpoint (and, in phase 3, evaluate on English dev) every N "
+                                "optimiser steps; null: once per epoch. A killed run resumes here.")
+    early_stopping_patience: int | None = Field(
+        None, gt=0, description="Phase 3: stop after this many evaluations without a better dev score.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
+    task_sampler: Literal["proportional", "temperature", "uniform"] = Field(
+        "proportional", description="Phase 2 with several tasks: how often each task's batch comes.")
+    sampler_temperature: float = Field(2.0, gt=0, description="task_sampler: temperature; size ** (1/T).")
+    mlm: bool = Field(False, description="Phase 2: add masked-LM on the phase-2 text as a task.")
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _stride_fits(self) -> TrainConfig:
@@ -222,7 +235,8 @@ class TrainConfig(_Section):
     def stride(self) -> int:
         return self.doc_stride if self.doc_stride is not None else self.max_length // 3
 
-    @field_validator("lr", "warmup_ratio", "weight_decay", "epochs", mode="before")
+    @field_validator("lr", "warmup_ratio", "weight_decay", "epochs", "sampler_temperature",
+                     "mlm_probability", mode="before")
     @classmethod
     def _yaml_float(cls, value: Any) -> Any:
         # YAML 1.1 reads 1e-5 (no dot) as the string "1e-5": convert it, refuse other strings.
@@ -269,6 +283,12 @@ class StudyConfig(_Section):
         return seeds
 
     # -- derived locations -------------------------------------------------------------
+    @model_validator(mode="after")
+    def _phase3_is_single_task(self) -> StudyConfig:
+        if self.phase3.mlm:
+            raise ValueError("phase3.mlm: masked LM is a phase-2 task; phase 3 trains the target only")
+        return self
+
     @property
     def study_dir(self) -> Path:
         return self.output_root / self.study

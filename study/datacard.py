@@ -33,9 +33,18 @@ def task_card(cfg: StudyConfig) -> pd.DataFrame:
 
 
 def length_table(sets: dict) -> pd.DataFrame:
-    """Characters per example (premise + hypothesis), one row per example, for plotting."""
-    frames = [pd.DataFrame({"condition": name, "language": list(ds["lang"]),
-                            "characters": [len(p) + len(h) for p, h in
-                                           zip(ds["premise"], ds["hypothesis"], strict=True)]})
-              for name, ds in sets.items()]
+    """Characters per example (all its text fields), one row per example, for plotting.
+
+    `sets`: condition -> task -> Dataset (or condition -> Dataset).
+    """
+    frames = []
+    for name, by_task in sets.items():
+        for task, ds in (by_task.items() if isinstance(by_task, dict) else [("", by_task)]):
+            frames.append(pd.DataFrame({"condition": name, "task": task, "language": list(ds["lang"]),
+                                        "characters": [_characters(row) for row in ds]}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _characters(row: dict) -> int:
+    text = [row.get(k) or "" for k in ("premise", "hypothesis", "question", "context")]
+    return sum(map(len, text)) + sum(len(c) for c in row.get("choices") or [])

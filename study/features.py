@@ -50,6 +50,11 @@ def tokenize(ds, tokenizer, head: Head, max_length: int, doc_stride: int = 128,
         def fn(b):
             return _choices(b, tokenizer, max_length)
         keep = ["label"]
+    elif head == "mlm":
+        def fn(b):
+            return tokenizer(b["text"], truncation=True, max_length=max_length,
+                             return_special_tokens_mask=True)
+        keep = []
     elif head == "extractive_qa":
         def fn(b):
             return _qa_windows(b, tokenizer, max_length, doc_stride, train)
@@ -110,10 +115,34 @@ def _qa_windows(b, tokenizer, max_length: int, doc_stride: int, train: bool) -> 
     return dict(enc)
 
 
-def collator(head: Head, tokenizer):
-    """Pads each batch to its longest sequence (dynamic padding)."""
+def collator(head: str, tokenizer, seed: int = 0, mlm_probability: float = 0.15):
+    """Pads each batch to its longest sequence (dynamic padding); masks for masked LM."""
     from transformers import DataCollatorForMultipleChoice, DataCollatorWithPadding
 
     if head == "multiple_choice":
         return DataCollatorForMultipleChoice(tokenizer)
+    if head == "mlm":
+        return SeededMaskCollator(tokenizer, mlm_probability, seed)
     return DataCollatorWithPadding(tokenizer)
+
+
+class SeededMaskCollator:
+    """transformers' masked-LM collator with masks drawn from (seed, the batch's example
+    indices): the same batch gets the same masks in a resumed run or on another process.
+    (An example keeps its masks across passes, as in BERT's static masking.)"""
+
+    wants_indices = True
+
+    def __init__(self, tokenizer, mlm_probability: float, seed: int):
+        from transformers import DataCollatorForLanguageModeling
+
+        self.inner = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
+        self.seed = seed
+
+    def __call__(self, features: list[dict], indices: list[int]) -> dict:
+        import torch
+
+        digest = hashlib.sha256(json.dumps([self.seed, list(map(int, indices))]).encode()).digest()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int.from_bytes(digest[:8], "little"))
+            return self.inner(features)

@@ -11,8 +11,9 @@ def selection_dir(cfg: StudyConfig) -> Path:
     return cfg.study_dir / "selection"
 
 
-def phase2_data_file(cfg: StudyConfig, condition: str) -> Path:
-    return selection_dir(cfg) / "phase2_data" / f"{condition}.jsonl"
+def phase2_data_dir(cfg: StudyConfig, condition: str) -> Path:
+    """One `{task}.jsonl` per phase-2 task of the condition."""
+    return selection_dir(cfg) / "phase2_data" / condition
 
 
 def phase2_dir(cfg: StudyConfig, condition: str) -> Path:

@@ -1,7 +1,8 @@
 """Leakage between phase-2 data and the target's evaluation sets.
 
 A phase-2 example leaks when its (premise, hypothesis) pair, normalised, is also a pair
-of a target evaluation set (dev or test, in any evaluated language). Normalisation:
+of a target evaluation set (dev or test, in any evaluated language); other heads use
+their own keys (`example_keys`). Normalisation:
 Unicode NFKC, case folding, punctuation removed, whitespace collapsed. Leaked examples
 are counted and removed before the phase-2 quota is drawn (so the budget stays exact),
 or the run stops (`selection.leakage: fail`).
@@ -29,8 +30,19 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def pair_keys(ds) -> list[tuple[str, str]]:
-    return [(normalise(p), normalise(h)) for p, h in zip(ds["premise"], ds["hypothesis"], strict=True)]
+def example_keys(ds) -> list[tuple[str, str]]:
+    """Normalised identity of each example, by the head its columns belong to: (premise,
+    hypothesis) for pairs, (premise, question + choices) for multiple choice, (question,
+    context) for QA. Examples of different heads never share a key."""
+    cols = ds.column_names
+    if "hypothesis" in cols:
+        firsts, seconds = ds["premise"], ds["hypothesis"]
+    elif "choices" in cols:
+        firsts = ds["premise"]
+        seconds = [" | ".join([q, *c]) for q, c in zip(ds["question"], ds["choices"], strict=True)]
+    else:
+        firsts, seconds = ds["question"], ds["context"]
+    return [(normalise(a), normalise(b)) for a, b in zip(firsts, seconds, strict=True)]
 
 
 def evaluation_keys(cfg: StudyConfig) -> set[tuple[str, str]]:
@@ -40,11 +52,11 @@ def evaluation_keys(cfg: StudyConfig) -> set[tuple[str, str]]:
     for lang in cfg.data.eval_languages():
         for split in ("dev", "test"):
             if split in task.splits:
-                keys.update(pair_keys(load_split(task, lang, split, cfg.data)))
+                keys.update(example_keys(load_split(task, lang, split, cfg.data)))
     return keys
 
 
 def drop_leaked(ds, held_out: set[tuple[str, str]]):
     """The dataset without leaked examples, and how many were removed."""
-    keep = [i for i, key in enumerate(pair_keys(ds)) if key not in held_out]
+    keep = [i for i, key in enumerate(example_keys(ds)) if key not in held_out]
     return (ds if len(keep) == len(ds) else ds.select(keep)), len(ds) - len(keep)

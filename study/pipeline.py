@@ -69,7 +69,7 @@ class Selection:
     per_language: pd.DataFrame  # one row per (condition, language, task)
     target_distances: pd.DataFrame  # per target language and condition (see typology)
     codes: pd.DataFrame  # study code -> URIEL code, name, script, family
-    sets: dict  # condition id -> its phase-2 Dataset
+    sets: dict  # condition id -> {task: its phase-2 Dataset}
 
 
 def run_selection(cfg: StudyConfig, out: Path) -> Selection:
@@ -82,16 +82,18 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     held_out = evaluation_keys(cfg)
     rows, fingerprints, quotas, sets, splits = [], {}, {}, {}, {}
     for condition, chosen in plan.languages.items():
-        ds, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out, cache=splits)
-        sets[condition] = ds
-        buffer = io.BytesIO()
-        ds.to_json(buffer, force_ascii=False)
-        atomic_write_bytes(out / "phase2_data" / f"{condition}.jsonl", buffer.getvalue())
-        fingerprints[condition] = dataset_fingerprint(ds)
+        by_task, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out, cache=splits)
+        sets[condition] = by_task
+        for task, ds in by_task.items():
+            buffer = io.BytesIO()
+            ds.to_json(buffer, force_ascii=False)
+            atomic_write_bytes(out / "phase2_data" / condition / f"{task}.jsonl", buffer.getvalue())
+            fingerprints[f"{condition}/{task}"] = dataset_fingerprint(ds)
         non_en = [x for x in chosen if x != "en"]
         rows.append({
             "condition": condition, "languages": ", ".join(chosen),
-            "scripts": ", ".join(sorted({typology.script(x) for x in chosen})), "examples": len(ds),
+            "scripts": ", ".join(sorted({typology.script(x) for x in chosen})),
+            "examples": sum(len(ds) for ds in by_task.values()), "tasks": ", ".join(by_task),
             "per_language": {lang: q["used"] for lang, q in quotas[condition].items()},
             "short_languages": [lang for lang, q in quotas[condition].items()
                                 if q["used"] < q["planned"]],
@@ -138,25 +140,42 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
     from datasets import load_dataset
 
     from study.pretrained import ensure_base_model
-    from study.training import save_encoder, train_pair_classifier
+    from study.training import phase2_tasks, save_encoder, train_phase2
 
-    data_file = layout.phase2_data_file(cfg, condition)
-    if not data_file.is_file():
-        raise FileNotFoundError(f"{data_file}: no phase-2 data for condition {condition!r}; "
+    data_dir = layout.phase2_data_dir(cfg, condition)
+    files = sorted(data_dir.glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"{data_dir}: no phase-2 data for condition {condition!r}; "
                                 "run the data-selection notebook (or `make demo`) first")
-    train = load_dataset("json", data_files=str(data_file), split="train")
+    sets = {f.stem: load_dataset("json", data_files=str(f), split="train") for f in files}
+    work = checkpoint_dir(out)
     start = time.time()
-    trainer = train_pair_classifier(ensure_base_model(cfg), train, None, cfg.phase2,
-                                    cfg.phase2_seed, out / "checkpoints")
+    trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, cfg.phase2_seed, work,
+                           run_key={"stage": "phase2", "condition": condition,
+                                    "params": cfg.fingerprint()},
+                           tensorboard_dir=out / "tensorboard")
     save_encoder(trainer, out / "encoder")
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     metrics = {
-        "stage": "phase2", "condition": condition, "examples": len(train),
-        "languages": sorted(set(train["lang"])), "steps": trainer.state.global_step,
+        "stage": "phase2", "condition": condition,
+        "examples": sum(len(ds) for ds in sets.values()),
+        "tasks": phase2_tasks(sets, cfg.phase2.mlm), "task_examples": trainer.task_sizes,
+        "task_sampler": {"kind": cfg.phase2.task_sampler, "temperature": cfg.phase2.sampler_temperature
+                         if cfg.phase2.task_sampler == "temperature" else None,
+                         "probabilities": trainer.task_probabilities},
+        "languages": sorted({lang for ds in sets.values() for lang in ds["lang"]}),
+        "steps": trainer.state.global_step,
         "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
     }
-    _write_record(cfg, out, metrics, cfg.phase2_seed, {"phase2_data": dataset_fingerprint(train)})
+    _write_record(cfg, out, metrics, cfg.phase2_seed,
+                  {f"phase2/{task}": dataset_fingerprint(ds) for task, ds in sets.items()})
     return metrics
+
+
+def checkpoint_dir(out: Path) -> Path:
+    """Checkpoints live beside the run folder (`<run>.checkpoints`): the workflow discards a
+    failed run's `.partial` folder, but a restarted run resumes from these."""
+    return out.with_name(out.name.removesuffix(".partial") + ".checkpoints")
 
 
 # -- 03 target training and zero-shot evaluation ---------------------------------------
@@ -175,19 +194,24 @@ def start_encoder(cfg: StudyConfig, condition: str) -> str:
 
 def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
     from study.evaluation import evaluate_target, predict
-    from study.training import train_pair_classifier
+    from study.registry import TASKS
+    from study.training import train_target
 
     d = cfg.data
     train = load_split(d.target_train, "en", "train", d, limit=d.max_train_examples)
     dev = load_split(d.target_train, "en", "dev", d, limit=d.max_eval_examples)
+    work = checkpoint_dir(out)
     start = time.time()
-    trainer = train_pair_classifier(start_encoder(cfg, condition), train, dev, cfg.phase3, seed,
-                                    out / "checkpoints")
+    task = TASKS[d.target_train]
+    trainer = train_target(start_encoder(cfg, condition), task.head, train, dev, cfg.phase3, seed, work,
+                           run_key={"stage": "phase3", "condition": condition, "seed": seed,
+                                    "params": cfg.fingerprint()},
+                           labels=task.label_set, tensorboard_dir=out / "tensorboard")
     train_seconds = time.time() - start
     model, tok = trainer.model, trainer.processing_class
     dev_pred = predict(model, tok, dev, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
     test = evaluate_target(model, tok, cfg, "test", out)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     metrics = {
         "stage": "phase3", "study": cfg.study, "condition": condition, "seed": seed,
         "target": d.target, "zero_shot": True,

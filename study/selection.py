@@ -147,13 +147,13 @@ def task_shares(total: int, sizes: dict[str, int], rule: str, temperature: float
 
 def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
                      held_out: set[tuple[str, str]], cache: dict | None = None):
-    """The condition's training set of exactly `selection.budget` examples, and its report.
+    """The condition's training sets (task -> Dataset), `selection.budget` examples in all.
 
     Each (language, task) train split loses the examples found in `held_out` (the target's
     evaluation pairs, see study.leakage). Languages get their quota (`language_budgets`,
     then `fill_quotas`: a short language gives all it has, the others the rest); each
     language's quota is split over its tasks the same way (`selection.task_quota`); each
-    task gives a seeded sample of its share. The set has a `task` column. The report gives,
+    task gives a seeded sample of its share; each set has a `task` column. The report gives,
     per language: planned, available, used, leaked_removed, and the same per task.
     `cache` ((language, task) -> leak-free split, leaked count) lets conditions that share
     a language load and check it once.
@@ -190,7 +190,7 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
         used = fill_quotas(planned, available)
     except DataError as exc:
         raise DataError(f"condition {condition!r}: {exc}") from None
-    parts = []
+    parts: dict[str, list] = {}
     for lang, n in used.items():
         report[lang].update(planned=planned[lang], used=n)
         sizes = {task: len(ds) for task, ds in clean[lang].items()}
@@ -199,5 +199,13 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
             report[lang]["tasks"][task].update(planned=task_planned[task], used=k)
             if k:
                 sample = clean[lang][task].shuffle(seed=cfg.phase2_seed).select(range(k))
-                parts.append(sample.add_column("task", [task] * k))
-    return concatenate_datasets(parts).shuffle(seed=cfg.phase2_seed), report
+                parts.setdefault(task, []).append(sample.add_column("task", [task] * k))
+    sets = {task: concatenate_datasets(p).shuffle(seed=cfg.phase2_seed) for task, p in parts.items()}
+    return sets, report
+
+
+def concatenated(sets: dict):
+    """The per-task sets of one condition as one dataset (tasks of one head only)."""
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets(list(sets.values()))

@@ -1,36 +1,56 @@
-"""Phase 2 and phase 3 training with `transformers.Trainer`.
+"""Phase 2 and phase 3 with `transformers.Trainer`.
 
-Both phases fine-tune a sentence-pair classifier. Phase 2 trains for its fixed budget
-(no model selection: every condition gets the same steps) and keeps only the encoder;
-phase 3 loads that encoder with a fresh classification head, trains on English and
-selects the best epoch on the English dev set only (strict zero-shot).
+Phase 2 trains the condition's tasks (one or several, each with its own head, plus
+masked LM with `phase2.mlm`) for a fixed budget, without model selection, and keeps only
+the encoder (`study.multitask`). Phase 3 loads that encoder with a fresh head of the
+target's type, trains on English and keeps the checkpoint best on the English dev set
+only (strict zero-shot).
+
+Both phases checkpoint every `save_steps` optimiser steps (null: once per epoch) into a
+work folder that survives a failed or killed run; started again with the same
+parameters, the run resumes from the last checkpoint and ends as an uninterrupted run
+would (data order, learning-rate schedule and random states are restored). A work
+folder left by other parameters is discarded, never resumed. TensorBoard event files
+go to the run's `tensorboard/` folder.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from study.config import TrainConfig
-from study.registry import NLI_LABELS
+from study.registry import NLI_LABELS, TASKS
 
-HEAD = "pair_classification"  # the head this core trains so far (issue #5 adds the others)
+log = logging.getLogger(__name__)
+
+TARGET_HEADS = ("pair_classification", "multiple_choice")
 
 
-def load_classifier(path: str):
-    """Model (fresh head unless `path` holds one) and tokenizer from a folder or Hub id."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_target_model(path: str, head: str, labels: tuple[str, ...] | None = None):
+    """Model with a head of `head` (fresh unless `path` holds one) and tokenizer."""
+    from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification, AutoTokenizer
 
     from study.pretrained import ModelUnavailable
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(NLI_LABELS),
-            id2label=dict(enumerate(NLI_LABELS)), label2id={n: i for i, n in enumerate(NLI_LABELS)},
-        )
+        if head == "pair_classification":
+            labels = labels or NLI_LABELS
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                label2id={n: i for i, n in enumerate(labels)})
+        elif head == "multiple_choice":
+            model = AutoModelForMultipleChoice.from_pretrained(path)
+        else:
+            raise ValueError(f"phase 3 trains heads {list(TARGET_HEADS)}, not {head!r}")
     except OSError as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelUnavailable(
@@ -41,28 +61,39 @@ def load_classifier(path: str):
     return model, tokenizer
 
 
+def load_classifier(path: str):
+    """An NLI pair classifier (fresh head unless `path` holds one) and its tokenizer."""
+    return load_target_model(path, "pair_classification", NLI_LABELS)
+
+
 def accuracy(eval_pred) -> dict[str, float]:
     logits, labels = eval_pred
     return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
 
 
-def training_arguments(t: TrainConfig, work_dir: Path, seed: int, select_on_dev: bool):
+def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoch: int,
+                       select_on_dev: bool, multitask: bool = False):
     from transformers import TrainingArguments
 
-    per_epoch = "epoch" if select_on_dev else "no"
+    every = t.save_steps or steps_per_epoch
     return TrainingArguments(
         output_dir=str(work_dir), seed=seed, data_seed=seed,
         learning_rate=t.lr, num_train_epochs=t.epochs,
         warmup_steps=t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
         weight_decay=t.weight_decay, lr_scheduler_type="linear",
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.grad_accum, activation_checkpointing=t.gradient_checkpointing,
         bf16=t.precision == "bf16", fp16=t.precision == "fp16",
         train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
-        eval_strategy=per_epoch, save_strategy=per_epoch, save_total_limit=1,
+        save_strategy="steps", save_steps=every, save_total_limit=2,
+        eval_strategy="steps" if select_on_dev else "no", eval_steps=every if select_on_dev else None,
         load_best_model_at_end=select_on_dev, metric_for_best_model="accuracy",
         logging_steps=t.logging_steps, report_to="none",
         disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
         dataloader_num_workers=0, dataloader_pin_memory=_cuda(),
+        ddp_backend="gloo" if _world_size() > 1 and not _cuda() else None,
+        ddp_find_unused_parameters=multitask,  # a batch trains one task's head only
+        remove_unused_columns=not multitask,
     )
 
 
@@ -72,31 +103,155 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def train_pair_classifier(model_path: str, train_ds, dev_ds, t: TrainConfig, seed: int,
-                          work_dir: Path):
-    """Fine-tune from `model_path`; with `dev_ds`, keep the epoch best on it. Returns the Trainer."""
-    from transformers import Trainer, set_seed
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def resume_point(work_dir: Path, run_key: dict) -> str | None:
+    """The last checkpoint in `work_dir` if it was written for the same `run_key`, else None.
+
+    A work folder of other parameters is emptied: resuming it would mix two runs.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    key = hashlib.sha256(json.dumps(run_key, sort_keys=True, default=str).encode()).hexdigest()
+    marker = work_dir / "RUN_KEY"
+    if work_dir.is_dir() and (not marker.is_file() or marker.read_text() != key):
+        log.warning("%s holds checkpoints of other parameters; starting afresh", work_dir)
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key)
+    last = get_last_checkpoint(str(work_dir))
+    if last:
+        log.warning("resuming from %s", last)
+    return last
+
+
+def _callbacks(t: TrainConfig, tensorboard_dir: Path | None, select_on_dev: bool) -> list:
+    from transformers import EarlyStoppingCallback
+
+    callbacks = []
+    if tensorboard_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(SummaryWriter(log_dir=str(tensorboard_dir))))
+    if select_on_dev and t.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    return callbacks
+
+
+def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, seed: int,
+                 work_dir: Path, run_key: dict, labels: tuple[str, ...] | None = None,
+                 tensorboard_dir: Path | None = None):
+    """Phase 3: fine-tune from `model_path` with a fresh `head`; with `dev_ds`, keep the
+    checkpoint best on it. Returns the Trainer (its model is the kept one)."""
+    from transformers import set_seed
 
     from study.features import collator, tokenize
+    from study.multitask import CheckedTrainer
 
     set_seed(seed)  # the fresh head's initialisation depends on it
-    model, tokenizer = load_classifier(model_path)
-    trainer = Trainer(
+    model, tokenizer = load_target_model(model_path, head, labels)
+    train = tokenize(train_ds, tokenizer, head, t.max_length, t.stride)
+    steps = math.ceil(len(train) / (t.batch_size * t.grad_accum * _world_size()))
+    resume = resume_point(work_dir, run_key)
+    trainer = CheckedTrainer(
         model=model,
-        args=training_arguments(t, work_dir, seed, select_on_dev=dev_ds is not None),
-        train_dataset=tokenize(train_ds, tokenizer, HEAD, t.max_length, t.stride),
-        eval_dataset=tokenize(dev_ds, tokenizer, HEAD, t.max_length, t.stride, train=False)
+        args=training_arguments(t, work_dir, seed, steps, select_on_dev=dev_ds is not None),
+        train_dataset=train,
+        eval_dataset=tokenize(dev_ds, tokenizer, head, t.max_length, t.stride, train=False)
         if dev_ds is not None else None,
-        data_collator=collator(HEAD, tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=accuracy,
+        data_collator=collator(head, tokenizer), processing_class=tokenizer,
+        compute_metrics=accuracy, callbacks=_callbacks(t, tensorboard_dir, dev_ds is not None),
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     return trainer
 
 
+def train_pair_classifier(model_path: str, train_ds, dev_ds, t: TrainConfig, seed: int, work_dir: Path):
+    """An NLI pair classifier (phase 3 of an NLI target); see `train_target`."""
+    return train_target(model_path, "pair_classification", train_ds, dev_ds, t, seed, work_dir,
+                        run_key={"seed": seed, "train": train_ds._fingerprint, "t": t.model_dump()})
+
+
+def phase2_tasks(sets: dict, mlm: bool) -> dict[str, str]:
+    """Task -> head for a condition's phase-2 sets (masked LM added with `mlm`)."""
+    from study.multitask import MLM
+
+    heads = {task: TASKS[task].head for task in sets}
+    return {**heads, MLM: "mlm"} if mlm else heads
+
+
+def mlm_texts(sets: dict):
+    """One text per phase-2 example (all its text fields): the masked-LM task's data, so
+    it adds as many examples as the budget, whatever the condition."""
+    from datasets import concatenate_datasets
+
+    def texts(ds):
+        cols = [c for c in ("premise", "hypothesis", "question", "context") if c in ds.column_names]
+        return ds.map(lambda b: {"text": [" ".join(x for x in parts if x) for parts in
+                                          zip(*(b[c] for c in cols), strict=True)]},
+                      batched=True, remove_columns=ds.column_names, desc="mlm text")
+
+    return concatenate_datasets([texts(ds) for ds in sets.values()])
+
+
+def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_dir: Path,
+                 run_key: dict, tensorboard_dir: Path | None = None):
+    """Phase 2 on a condition's sets (task -> canonical Dataset): shared encoder, a head per
+    task, batches drawn by `t.task_sampler`. Returns the Trainer; save with `save_encoder`."""
+    from transformers import AutoTokenizer, set_seed
+
+    from study.features import collator, tokenize
+    from study.multitask import (
+        MLM,
+        MultiTaskTrainer,
+        TaggedDataset,
+        TaskBatchSampler,
+        TaskCollator,
+        build_model,
+        task_probabilities,
+    )
+
+    set_seed(seed)
+    heads = phase2_tasks(sets, t.mlm)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    data = {task: sets[task] for task in sets}
+    if t.mlm:
+        data[MLM] = mlm_texts(sets)
+    tokenized = {task: tokenize(ds, tokenizer, heads[task], t.max_length, t.stride)
+                 for task, ds in data.items()}
+    num_labels = {task: len(TASKS[task].label_set) for task in sets if TASKS[task].label_set}
+    model = build_model(model_path, heads, num_labels)
+    sizes = {task: len(ds) for task, ds in tokenized.items()}
+    sampler = TaskBatchSampler(
+        sizes, t.batch_size, task_probabilities(sizes, t.task_sampler, t.sampler_temperature), seed,
+        lengths={task: [_length(x) for x in ds["input_ids"]] for task, ds in tokenized.items()})
+    steps = math.ceil(len(sampler) / (t.grad_accum * _world_size()))
+    resume = resume_point(work_dir, run_key)
+    trainer = MultiTaskTrainer(
+        model=model, args=training_arguments(t, work_dir, seed, steps, False, multitask=True),
+        train_dataset=TaggedDataset(tokenized), batch_sampler=sampler,
+        data_collator=TaskCollator({task: collator(heads[task], tokenizer, seed=seed,
+                                                   mlm_probability=t.mlm_probability)
+                                    for task in tokenized}),
+        processing_class=tokenizer, callbacks=_callbacks(t, tensorboard_dir, False),
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.task_sizes = sizes
+    trainer.task_probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
+    return trainer
+
+
+def _length(ids) -> int:
+    return sum(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+
+
 def save_encoder(trainer, out_dir: Path) -> Path:
-    """Keep the phase-2 encoder and tokenizer; the classification head is thrown away."""
-    trainer.model.base_model.save_pretrained(out_dir)
+    """Keep the phase-2 encoder and tokenizer; every head is thrown away."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    encoder = model.encoder if hasattr(model, "encoder") and hasattr(model, "heads") else model.base_model
+    encoder.save_pretrained(out_dir)
     trainer.processing_class.save_pretrained(out_dir)
     return out_dir

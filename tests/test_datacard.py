@@ -29,5 +29,5 @@ def test_length_table():
     ds = Dataset.from_dict({"premise": ["ab", "abc"], "hypothesis": ["c", ""], "lang": ["en", "ja"]})
     table = datacard.length_table({"en": ds})
     assert table.to_dict("records") == [
-        {"condition": "en", "language": "en", "characters": 3},
-        {"condition": "en", "language": "ja", "characters": 3}]
+        {"condition": "en", "task": "", "language": "en", "characters": 3},
+        {"condition": "en", "task": "", "language": "ja", "characters": 3}]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from study.config import load_config
-from study.leakage import LeakageError, evaluation_keys, normalise, pair_keys
-from study.selection import Phase2Plan, build_phase2_set
+from study.leakage import LeakageError, evaluation_keys, example_keys, normalise
+from study.selection import Phase2Plan, build_phase2_set, concatenated
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,10 +44,11 @@ def test_planted_duplicates_are_counted_and_dropped_keeping_the_budget(tmp_path)
     cfg, plan = _study(tmp_path, "drop", planted=7)
     held_out = evaluation_keys(cfg)
     for condition, lang in (("en", "en"), ("diverse", "ja")):
-        ds, report = build_phase2_set(cfg, plan, condition, held_out)
+        sets, report = build_phase2_set(cfg, plan, condition, held_out)
+        ds = concatenated(sets)
         assert report[lang]["leaked_removed"] == 7
         assert report[lang]["used"] == report[lang]["planned"] == len(ds) == cfg.selection.budget
-        assert not set(pair_keys(ds)) & held_out
+        assert not set(example_keys(ds)) & held_out
 
 
 def test_fail_mode_stops_naming_condition_language_and_count(tmp_path):
@@ -58,7 +59,8 @@ def test_fail_mode_stops_naming_condition_language_and_count(tmp_path):
 
 def test_clean_data_has_no_leakage(tmp_path):
     cfg, plan = _study(tmp_path, "fail", planted=0)
-    ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    sets, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    ds = concatenated(sets)
     assert report["en"]["leaked_removed"] == 0 and len(ds) == cfg.selection.budget
 
 
@@ -67,7 +69,8 @@ def test_temperature_quota_follows_sizes_and_keeps_the_budget(tmp_path):
     cfg = cfg.model_copy(update={"selection": cfg.selection.model_copy(
         update={"quota": "temperature", "temperature": 1.0})})
     plan = Phase2Plan(pool={"ja": ("demo_nli",)}, excluded=(), languages={"mixed": ("en", "ja")})
-    ds, report = build_phase2_set(cfg, plan, "mixed", evaluation_keys(cfg))
+    sets, report = build_phase2_set(cfg, plan, "mixed", evaluation_keys(cfg))
+    ds = concatenated(sets)
     # English has 3,000 training examples and Japanese 1,500: T = 1 splits 2:1.
     assert {lang: r["used"] for lang, r in report.items()} == {"en": 1000, "ja": 500}
     assert len(ds) == cfg.selection.budget == 1500

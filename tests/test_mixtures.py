@@ -8,7 +8,7 @@ import pytest
 
 from study.config import ConfigError, load_config
 from study.leakage import evaluation_keys
-from study.selection import Phase2Plan, build_phase2_set, candidate_pool
+from study.selection import Phase2Plan, build_phase2_set, candidate_pool, concatenated
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,8 @@ def _counts(ds):
 
 def test_equal_task_quota_splits_a_language_over_its_tasks(tmp_path):
     cfg, plan = _cfg(tmp_path, mnli=400, anli_per_round=100)
-    ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    sets, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    ds = concatenated(sets)
     assert len(ds) == 300 and _counts(ds) == {"mnli": 150, "anli": 150}
     tasks = report["en"]["tasks"]
     assert {t: (r["planned"], r["available"], r["used"]) for t, r in tasks.items()} == {
@@ -51,23 +52,25 @@ def test_equal_task_quota_splits_a_language_over_its_tasks(tmp_path):
 
 def test_short_task_gives_all_it_has_and_the_other_task_the_rest(tmp_path):
     cfg, plan = _cfg(tmp_path, mnli=400, anli_per_round=20)  # ANLI: 60 in all
-    ds, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    sets, report = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    ds = concatenated(sets)
     assert _counts(ds) == {"mnli": 240, "anli": 60} and len(ds) == 300
     assert report["en"]["tasks"]["anli"]["planned"] == 150
 
 
 def test_temperature_task_quota_follows_sizes(tmp_path):
     cfg, plan = _cfg(tmp_path, mnli=600, anli_per_round=100, task_quota="temperature", temperature=1.0)
-    ds, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    sets, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    ds = concatenated(sets)
     assert _counts(ds) == {"mnli": 200, "anli": 100}  # 600 : 300 at T = 1
 
 
 def test_mixture_is_drawn_deterministically_from_the_seed(tmp_path):
     cfg, plan = _cfg(tmp_path, mnli=400, anli_per_round=100)
-    first, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
-    again, _ = build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))
+    first = concatenated(build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))[0])
+    again = concatenated(build_phase2_set(cfg, plan, "en", evaluation_keys(cfg))[0])
     other = cfg.model_copy(update={"phase2_seed": 1})
-    moved, _ = build_phase2_set(other, plan, "en", evaluation_keys(cfg))
+    moved = concatenated(build_phase2_set(other, plan, "en", evaluation_keys(cfg))[0])
     assert list(first["premise"]) == list(again["premise"]) != list(moved["premise"])
 
 

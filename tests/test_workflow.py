@@ -91,7 +91,8 @@ def test_selection_is_budget_matched_and_zero_shot(study):
     assert not set(sel["pool"]) & target_langs
     assert set(sel["excluded_target_languages"]) == target_langs - {"en"}
     for condition in ("en", "diverse", "similar"):
-        rows = (cfg.study_dir / "selection" / "phase2_data" / f"{condition}.jsonl").read_text()
+        rows = "".join(f.read_text() for f in (cfg.study_dir / "selection" / "phase2_data" / condition
+                                                ).glob("*.jsonl"))
         assert len(rows.splitlines()) == cfg.selection.budget
         p2 = json.loads((cfg.study_dir / "phase2" / condition / "metrics.json").read_text())
         assert p2["examples"] == cfg.selection.budget
