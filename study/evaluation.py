@@ -67,3 +67,55 @@ def export_xtreme(run_dir: Path, xtreme_task: str, lang: str, pred) -> Path:
     """XTREME submission file: one label string per line, in test-set order."""
     text = "".join(NLI_LABELS[p] + "\n" for p in pred)
     return atomic_write_text(Path(run_dir) / "xtreme" / xtreme_task / f"test-{lang}.tsv", text)
+
+
+def qa_answers(features, start_logits: np.ndarray, end_logits: np.ndarray, contexts: dict[str, str],
+               max_answer_length: int = 30, n_best: int = 20) -> dict[str, str]:
+    """Extractive-QA post-processing: the best span per example over all its windows.
+
+    `features` are the evaluation windows of `study.features.tokenize(..., train=False)`
+    (example_id, offset_mapping with None outside the context). For each window the
+    `n_best` start and end tokens are paired; spans inside the context, in order and at
+    most `max_answer_length` tokens long are scored by start + end logit, and the best
+    over the example's windows gives the answer text (empty if none is valid).
+    """
+    best: dict[str, tuple[float, str]] = {}
+    for i, feature in enumerate(features):
+        qid, offsets = feature["example_id"], feature["offset_mapping"]
+        context = contexts[qid]
+        starts = np.argsort(start_logits[i])[::-1][:n_best]
+        ends = np.argsort(end_logits[i])[::-1][:n_best]
+        for s in starts:
+            for e in ends:
+                if (s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None
+                        or e < s or e - s + 1 > max_answer_length):
+                    continue
+                score = float(start_logits[i][s] + end_logits[i][e])
+                if qid not in best or score > best[qid][0]:
+                    best[qid] = (score, context[offsets[s][0]:offsets[e][1]])
+    return {qid: best.get(qid, (0.0, ""))[1] for qid in contexts}
+
+
+def squad_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
+    """Exact match and token F1 (percent) as the official SQuAD v1.1 script computes them:
+    lower case, no punctuation, no articles (a, an, the), whitespace collapsed; the best
+    over each question's reference answers."""
+    import collections
+    import re
+    import string
+
+    def norm(text: str) -> str:
+        text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+        return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+    def f1(pred: str, gold: str) -> float:
+        p, g = norm(pred).split(), norm(gold).split()
+        common = sum((collections.Counter(p) & collections.Counter(g)).values())
+        if common == 0:
+            return 0.0
+        precision, recall = common / len(p), common / len(g)
+        return 2 * precision * recall / (precision + recall)
+
+    em = [max(float(norm(predictions[q]) == norm(g)) for g in golds) for q, golds in references.items()]
+    f = [max(f1(predictions[q], g) for g in golds) for q, golds in references.items()]
+    return {"exact_match": 100 * float(np.mean(em)), "f1": 100 * float(np.mean(f)), "n": len(references)}

@@ -87,6 +87,12 @@ def _qa_windows(b, tokenizer, max_length: int, doc_stride: int, train: bool) -> 
     if tokenizer.padding_side != "right":
         raise ValueError("extractive QA windows assume a right-padding tokenizer (question first)")
     questions = [q.lstrip() for q in b["question"]]  # leading spaces waste the window
+    longest = max(len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"])
+    room = max_length - longest - tokenizer.num_special_tokens_to_add(pair=True)
+    if doc_stride >= room:
+        raise ValueError(f"QA windows of max_length {max_length} leave {room} context tokens beside a "
+                         f"question of {longest} tokens, not more than doc_stride {doc_stride}; raise "
+                         "max_length or lower doc_stride")
     enc = tokenizer(questions, b["context"], truncation="only_second", max_length=max_length,
                     stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
     example_of = enc.pop("overflow_to_sample_mapping")

@@ -164,7 +164,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
                          if cfg.phase2.task_sampler == "temperature" else None,
                          "probabilities": trainer.task_probabilities},
         "languages": sorted({lang for ds in sets.values() for lang in ds["lang"]}),
-        "steps": trainer.state.global_step,
+        "steps": trainer.state.global_step, "resumed_from": trainer.resumed_from,
         "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
     }
     _write_record(cfg, out, metrics, cfg.phase2_seed,
@@ -220,6 +220,7 @@ def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
         "test": test,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
         "train": {"examples": len(train), "steps": trainer.state.global_step,
+                  "resumed_from": trainer.resumed_from,
                   "seconds": round(train_seconds, 1)},
         "log_history": trainer.state.log_history,
     }

@@ -112,8 +112,6 @@ def resume_point(work_dir: Path, run_key: dict) -> str | None:
 
     A work folder of other parameters is emptied: resuming it would mix two runs.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     key = hashlib.sha256(json.dumps(run_key, sort_keys=True, default=str).encode()).hexdigest()
     marker = work_dir / "RUN_KEY"
     if work_dir.is_dir() and (not marker.is_file() or marker.read_text() != key):
@@ -121,10 +119,17 @@ def resume_point(work_dir: Path, run_key: dict) -> str | None:
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(key)
-    last = get_last_checkpoint(str(work_dir))
-    if last:
-        log.warning("resuming from %s", last)
-    return last
+    # Trainer writes trainer_state.json last: a checkpoint without a readable one was cut off.
+    for ckpt in sorted(work_dir.glob("checkpoint-*"), key=lambda p: -int(p.name.split("-")[-1])):
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            log.warning("%s is incomplete (the run was stopped while saving it); removed", ckpt)
+            shutil.rmtree(ckpt)
+            continue
+        log.warning("resuming from %s", ckpt)
+        return str(ckpt)
+    return None
 
 
 def _callbacks(t: TrainConfig, tensorboard_dir: Path | None, select_on_dev: bool) -> list:
@@ -166,6 +171,7 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
         compute_metrics=accuracy, callbacks=_callbacks(t, tensorboard_dir, dev_ds is not None),
     )
     trainer.train(resume_from_checkpoint=resume)
+    trainer.resumed_from = Path(resume).name if resume else None
     return trainer
 
 
@@ -239,6 +245,7 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
         processing_class=tokenizer, callbacks=_callbacks(t, tensorboard_dir, False),
     )
     trainer.train(resume_from_checkpoint=resume)
+    trainer.resumed_from = Path(resume).name if resume else None
     trainer.task_sizes = sizes
     trainer.task_probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
     return trainer
