@@ -110,8 +110,8 @@ class DataConfig(_Section):
             raise ValueError("needs at least one task")
         if len(set(names)) != len(names):
             raise ValueError(f"lists a task twice: {list(names)}")
-        for name in names:
-            _check_trainable(name)
+        for name in names:  # phase 2 trains every head (study.multitask)
+            _check_task(name)
             task = TASKS[name]
             if "train" not in task.splits:
                 raise ValueError(f"task {name!r} has no train split; it has {list(task.splits)}")
@@ -310,12 +310,12 @@ def _check_task(name: str) -> str:
 
 
 def _check_trainable(name: str) -> str:
-    """A task the study trains or evaluates on: the training core handles NLI pairs so far."""
+    """A target (phase 3 and zero-shot evaluation): NLI pair classification so far."""
     _check_task(name)
     if not TASKS[name].is_nli:
         nli = sorted(n for n, t in TASKS.items() if t.is_nli)
         raise ValueError(f"task {name!r} has head {TASKS[name].head!r} and family "
-                         f"{TASKS[name].family!r}; the training core handles NLI "
+                         f"{TASKS[name].family!r}; targets (phase 3 and evaluation) are NLI "
                          f"pair_classification tasks so far: {nli}")
     return name
 

@@ -319,6 +319,9 @@ def pretraining_corpus(cfg: StudyConfig) -> list[str]:
             continue
         for lang in task.languages:
             ds = load_split(task, lang, "train", d)
-            texts.update(ds["premise"])
-            texts.update(ds["hypothesis"])
+            for column in ("premise", "hypothesis", "question", "context"):
+                if column in ds.column_names:
+                    texts.update(t for t in ds[column] if t)
+            if "choices" in ds.column_names:
+                texts.update(c for choices in ds["choices"] for c in choices)
     return sorted(texts)

@@ -11,6 +11,11 @@ as in XNLI); training sets are drawn independently per language. Files follow th
 schema of XNLI/MNLI (premise, hypothesis, label with ids entailment=0, neutral=1,
 contradiction=2), so `study.data` reads them exactly as it reads the Hub.
 
+A second task, `demo_choice` (train only), gives the demo a multiple-choice head for
+multi-task phase 2: a premise and two statements rendered from the same plan, one
+entailed and one contradicted; the label is the entailed one's index. COPA's schema
+(premise, question, choice1, choice2, label).
+
     python -m study.demo_data data/demo      # regenerate (byte-identical output)
 """
 
@@ -28,6 +33,8 @@ import yaml
 from study.io import atomic_write_text
 
 TASK = "demo_nli"
+CHOICE_TASK = "demo_choice"
+CHOICE_TRAIN_SIZE = 300  # per language
 GENERATOR_VERSION = 1
 SIZES = {"train": 1500, "validation": 300, "test": 300}
 ENGLISH_TRAIN_SIZE = 3000
@@ -128,12 +135,38 @@ def generate(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], l
     return out
 
 
+def generate_choices(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], list[dict]]:
+    """demo_choice train examples per language (independent of demo_nli's random streams)."""
+    sizes = {k: len(v) for k, v in lexicon["en"].items() if isinstance(v, list)}
+    out = {}
+    for lang, lex in lexicon.items():
+        rng = random.Random(f"{seed}/choice/train/{lang}")
+        rows = []
+        for _ in range(CHOICE_TRAIN_SIZE):
+            plan = _plan(rng, "entailment", sizes)
+            right = _example(lex, lang, plan)
+            wrong = _example(lex, lang, {**plan, "label": "contradiction"})
+            label = rng.randrange(2)
+            pair = [wrong["hypothesis"], right["hypothesis"]] if label else [right["hypothesis"],
+                                                                              wrong["hypothesis"]]
+            rows.append({"premise": right["premise"], "question": "", "choice1": pair[0],
+                         "choice2": pair[1], "label": label})
+        out[lang, "train"] = rows
+    return out
+
+
 def write(out_dir: Path, seed: int = 0) -> Path:
-    """Write {out_dir}/demo_nli/{lang}/{split}.jsonl and a MANIFEST.json of checksums."""
+    """Write {out_dir}/{demo_nli,demo_choice}/{lang}/{split}.jsonl, each with a MANIFEST.json
+    of checksums. Returns the demo_nli folder."""
     lexicon = load_lexicon()
-    root = Path(out_dir) / TASK
-    manifest = {"task": TASK, "generator_version": GENERATOR_VERSION, "seed": seed, "files": {}}
-    for (lang, split), rows in sorted(generate(lexicon, seed).items()):
+    _write_task(Path(out_dir), CHOICE_TASK, generate_choices(lexicon, seed), lexicon, seed)
+    return _write_task(Path(out_dir), TASK, generate(lexicon, seed), lexicon, seed)
+
+
+def _write_task(out_dir: Path, task: str, examples: dict, lexicon: dict, seed: int) -> Path:
+    root = out_dir / task
+    manifest = {"task": task, "generator_version": GENERATOR_VERSION, "seed": seed, "files": {}}
+    for (lang, split), rows in sorted(examples.items()):
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         rel = f"{lang}/{split}.jsonl"
         atomic_write_text(root / rel, text)

@@ -229,8 +229,10 @@ class MultiTaskTrainer(CheckedTrainer):
     def __init__(self, *args, batch_sampler: TaskBatchSampler, **kwargs):
         super().__init__(*args, **kwargs)
         self.batch_sampler = batch_sampler
-        self._task_loss = defaultdict(float)
+        self._task_loss = defaultdict(float)  # since the last log line
         self._task_steps = defaultdict(int)
+        self._run_loss = defaultdict(float)  # since this process started (or resumed)
+        self._run_steps = defaultdict(int)
 
     def get_train_dataloader(self):
         loader = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=self.batch_sampler,
@@ -242,8 +244,10 @@ class MultiTaskTrainer(CheckedTrainer):
         result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if model.training:
             loss = result[0] if return_outputs else result
-            self._task_loss[task] += float(loss.detach())
-            self._task_steps[task] += 1
+            value = float(loss.detach())
+            for total, count in ((self._task_loss, self._task_steps), (self._run_loss, self._run_steps)):
+                total[task] += value
+                count[task] += 1
         return result
 
     def log(self, logs: dict, *args, **kwargs) -> None:
@@ -253,4 +257,8 @@ class MultiTaskTrainer(CheckedTrainer):
                 logs[f"batches_{task}"] = self._task_steps[task]
             self._task_loss.clear()
             self._task_steps.clear()
+        if "train_loss" in logs:  # the end of training: each task's mean over the run
+            for task, total in self._run_loss.items():
+                logs[f"train_loss_{task}"] = round(total / self._run_steps[task], 4)
+                logs[f"train_batches_{task}"] = self._run_steps[task]
         super().log(logs, *args, **kwargs)

@@ -12,11 +12,20 @@ SHIPPED = ROOT / "data" / "demo" / "demo_nli"
 
 
 def test_generator_reproduces_the_committed_files(tmp_path):
-    out = demo_data.write(tmp_path)
-    manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())
-    assert manifest == json.loads((out / "MANIFEST.json").read_text())
-    for rel in manifest["files"]:
-        assert (out / rel).read_bytes() == (SHIPPED / rel).read_bytes(), rel
+    demo_data.write(tmp_path)
+    for task in ("demo_nli", "demo_choice"):
+        shipped, out = SHIPPED.parent / task, tmp_path / task
+        manifest = json.loads((shipped / "MANIFEST.json").read_text())
+        assert manifest == json.loads((out / "MANIFEST.json").read_text())
+        for rel in manifest["files"]:
+            assert (out / rel).read_bytes() == (shipped / rel).read_bytes(), rel
+
+
+def test_choice_task_has_one_entailed_and_one_contradicted_statement():
+    rows = [json.loads(x) for x in (SHIPPED.parent / "demo_choice/de/train.jsonl").open()]
+    assert len(rows) == demo_data.CHOICE_TRAIN_SIZE
+    assert 0.4 < sum(r["label"] for r in rows) / len(rows) < 0.6  # the right choice moves
+    assert all(r["choice1"] != r["choice2"] for r in rows)
 
 
 def test_languages_scripts_and_roles():

@@ -129,7 +129,8 @@ def _data(**kw):
 
 
 def test_every_registry_entry_has_a_fixture():
-    assert set(FIXTURES) | {"demo_nli"} == set(TASKS)  # demo_nli is local-only, tested in test_data
+    local_only = {"demo_nli", "demo_choice"}  # generated; tested in test_data and test_demo_data
+    assert set(FIXTURES) | local_only == set(TASKS)
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
@@ -215,11 +216,13 @@ def test_tydiqa_language_without_rows_is_named(hub):
         load_split("tydiqa", "te", "train", _data())
 
 
-def test_paraphrase_and_qa_tasks_are_not_yet_trainable():
+def test_phase2_takes_every_head_but_targets_are_nli():
     from study.config import ConfigError, load_config
+    cfg = load_config("params/full.yaml", {"data.phase2_en": ["squad", "paws_x", "hellaswag"]})
+    assert cfg.data.phase2_en == ("squad", "paws_x", "hellaswag")
     with pytest.raises(ConfigError, match=r"task 'paws_x' has head 'pair_classification' and family "
-                                          r"'paraphrase'.*handles NLI"):
-        load_config("params/demo.yaml", {"data.phase2_en": "paws_x"})
+                                          r"'paraphrase'; targets .* are NLI"):
+        load_config("params/full.yaml", {"data.target_train": "paws_x"})
 
 
 @pytest.mark.parametrize(("change", "message"), [
