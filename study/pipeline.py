@@ -154,10 +154,12 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
                            run_key={"stage": "phase2", "condition": condition,
                                     "params": cfg.fingerprint()},
                            tensorboard_dir=out / "tensorboard")
+    if not trainer.is_world_process_zero():  # distributed: one process writes the outputs
+        return {}
     save_encoder(trainer, out / "encoder")
     shutil.rmtree(work, ignore_errors=True)
     metrics = {
-        "stage": "phase2", "condition": condition,
+        "stage": "phase2", "condition": condition, "processes": trainer.args.world_size,
         "examples": sum(len(ds) for ds in sets.values()),
         "tasks": phase2_tasks(sets, cfg.phase2.mlm), "task_examples": trainer.task_sizes,
         "task_sampler": {"kind": cfg.phase2.task_sampler, "temperature": cfg.phase2.sampler_temperature

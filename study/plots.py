@@ -17,10 +17,17 @@ def distance_heatmap(dist: pd.DataFrame, title: str = "URIEL distance (mean angu
 
 
 def loss_curve(log_history: list[dict], title: str = "training loss"):
+    """The logged training loss; with several phase-2 tasks, each task's loss as well."""
     rows = [r for r in log_history if "loss" in r]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    tasks = sorted({k.removeprefix("loss_") for r in rows for k in r if k.startswith("loss_")})
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".", color="black", label="all")
+    for task in tasks if len(tasks) > 1 else []:
+        pts = [(r["step"], r[f"loss_{task}"]) for r in rows if f"loss_{task}" in r]
+        ax.plot(*zip(*pts, strict=True), marker=".", lw=1, label=task)
     ax.set(xlabel="step", ylabel="loss", title=title)
+    if len(tasks) > 1:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -76,12 +76,20 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
     from transformers import TrainingArguments
 
     every = t.save_steps or steps_per_epoch
+    world = _world_size()
+    if not multitask and t.batch_size % world:
+        raise ValueError(f"batch_size {t.batch_size} must divide by the {world} processes (the "
+                         "global batch stays batch_size)")
     return TrainingArguments(
         output_dir=str(work_dir), seed=seed, data_seed=seed,
         learning_rate=t.lr, num_train_epochs=t.epochs,
         warmup_steps=t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
         weight_decay=t.weight_decay, lr_scheduler_type="linear",
-        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        # The global batch is batch_size with any number of processes: phase 3 divides it,
+        # phase 2's task sampler yields global batches that accelerate splits.
+        per_device_train_batch_size=t.batch_size if multitask else t.batch_size // world,
+        per_device_eval_batch_size=t.eval_batch_size,
+        accelerator_config={"split_batches": multitask},
         gradient_accumulation_steps=t.grad_accum, activation_checkpointing=t.gradient_checkpointing,
         bf16=t.precision == "bf16", fp16=t.precision == "fp16",
         train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
@@ -159,11 +167,12 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
     set_seed(seed)  # the fresh head's initialisation depends on it
     model, tokenizer = load_target_model(model_path, head, labels)
     train = tokenize(train_ds, tokenizer, head, t.max_length, t.stride)
-    steps = math.ceil(len(train) / (t.batch_size * t.grad_accum * _world_size()))
-    resume = resume_point(work_dir, run_key)
+    steps = math.ceil(len(train) / (t.batch_size * t.grad_accum))
+    args = training_arguments(t, work_dir, seed, steps, select_on_dev=dev_ds is not None)
+    with args.main_process_first(local=False):  # the main process cleans the folder first
+        resume = resume_point(work_dir, run_key)
     trainer = CheckedTrainer(
-        model=model,
-        args=training_arguments(t, work_dir, seed, steps, select_on_dev=dev_ds is not None),
+        model=model, args=args,
         train_dataset=train,
         eval_dataset=tokenize(dev_ds, tokenizer, head, t.max_length, t.stride, train=False)
         if dev_ds is not None else None,
@@ -234,10 +243,12 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
     sampler = TaskBatchSampler(
         sizes, t.batch_size, task_probabilities(sizes, t.task_sampler, t.sampler_temperature), seed,
         lengths={task: [_length(x) for x in ds["input_ids"]] for task, ds in tokenized.items()})
-    steps = math.ceil(len(sampler) / (t.grad_accum * _world_size()))
-    resume = resume_point(work_dir, run_key)
+    steps = math.ceil(len(sampler) / t.grad_accum)
+    args = training_arguments(t, work_dir, seed, steps, False, multitask=True)
+    with args.main_process_first(local=False):  # the main process cleans the folder first
+        resume = resume_point(work_dir, run_key)
     trainer = MultiTaskTrainer(
-        model=model, args=training_arguments(t, work_dir, seed, steps, False, multitask=True),
+        model=model, args=args,
         train_dataset=TaggedDataset(tokenized), batch_sampler=sampler,
         data_collator=TaskCollator({task: collator(heads[task], tokenizer, seed=seed,
                                                    mlm_probability=t.mlm_probability)

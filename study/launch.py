@@ -1,0 +1,55 @@
+"""Run one training stage outside a notebook, on one process or several.
+
+The same code as the notebooks (`study.pipeline`), for `torchrun` / `accelerate launch`
+on a multi-GPU node (or CPU processes with the gloo backend):
+
+    python -m study.launch phase2 params/full.yaml en outputs/full/phase2/en
+    torchrun --nproc_per_node 4 -m study.launch phase2 params/full.yaml en outputs/full/phase2/en
+    accelerate launch -m study.launch phase3 params/full.yaml en outputs/full/runs/en/seed0 --seed 0
+
+Every process trains; one (rank 0) writes the outputs. Phase 2's global batch is
+`phase2.batch_size` whatever the number of processes (accelerate splits each batch of
+the task sampler), so a run on N processes follows the same steps as on one. From a
+notebook, `in_notebook(...)` starts the processes with `accelerate.notebook_launcher`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | None = None) -> dict:
+    from study import pipeline
+
+    cfg = pipeline.configure(params_file)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if stage == "phase2":
+        return pipeline.run_phase2(cfg, condition, out)
+    if stage == "phase3":
+        return pipeline.run_phase3(cfg, condition, cfg.seeds[0] if seed is None else seed, out)
+    raise SystemExit(f"stage {stage!r}; accepted: phase2, phase3")
+
+
+def in_notebook(stage: str, params_file: str, condition: str, out_dir: str, num_processes: int,
+                seed: int | None = None) -> None:
+    """Start `num_processes` processes from a notebook (GPUs, or CPU with gloo)."""
+    from accelerate import notebook_launcher
+
+    notebook_launcher(run, (stage, params_file, condition, out_dir, seed), num_processes=num_processes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stage", choices=["phase2", "phase3"])
+    parser.add_argument("params", help="params YAML file")
+    parser.add_argument("condition")
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, help="phase 3: the seed (default: the first of the params)")
+    args = parser.parse_args(argv)
+    run(args.stage, args.params, args.condition, args.out_dir, args.seed)
+
+
+if __name__ == "__main__":
+    main()
