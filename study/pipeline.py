@@ -160,6 +160,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     metrics = {
         "stage": "phase2", "condition": condition, "processes": trainer.args.world_size,
+        "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
         "examples": sum(len(ds) for ds in sets.values()),
         "tasks": phase2_tasks(sets, cfg.phase2.mlm), "task_examples": trainer.task_sizes,
         "task_sampler": {"kind": cfg.phase2.task_sampler, "temperature": cfg.phase2.sampler_temperature
@@ -222,7 +223,8 @@ def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
         "test": test,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
         "train": {"examples": len(train), "steps": trainer.state.global_step,
-                  "resumed_from": trainer.resumed_from,
+                  "resumed_from": trainer.resumed_from, "processes": trainer.args.world_size,
+                  "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
                   "seconds": round(train_seconds, 1)},
         "log_history": trainer.state.log_history,
     }

@@ -91,7 +91,7 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         per_device_eval_batch_size=t.eval_batch_size,
         accelerator_config={"split_batches": multitask},
         gradient_accumulation_steps=t.grad_accum, activation_checkpointing=t.gradient_checkpointing,
-        bf16=t.precision == "bf16", fp16=t.precision == "fp16",
+        bf16=precision(t.precision) == "bf16", fp16=precision(t.precision) == "fp16",
         train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
         save_strategy="steps", save_steps=every, save_total_limit=2,
         eval_strategy="steps" if select_on_dev else "no", eval_steps=every if select_on_dev else None,
@@ -103,6 +103,19 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         ddp_find_unused_parameters=multitask,  # a batch trains one task's head only
         remove_unused_columns=not multitask,
     )
+
+
+def precision(requested: str) -> str:
+    """The precision a run can use here: fp16 needs a GPU, bf16 a GPU that has it (or the
+    CPU, whose autocast supports it); otherwise fp32, with a warning."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    no_bf16 = cuda and not torch.cuda.is_bf16_supported()
+    if (requested == "fp16" and not cuda) or (requested == "bf16" and no_bf16):
+        log.warning("precision %s is not supported on this hardware; training in fp32", requested)
+        return "fp32"
+    return requested
 
 
 def _cuda() -> bool:

@@ -1,4 +1,5 @@
-"""Phase 2 on two CPU processes (torchrun, gloo) follows the one-process run."""
+"""Phase 2 on two CPU processes (torchrun, and accelerate.notebook_launcher; gloo) follows
+the one-process run."""
 
 import json
 import os
@@ -73,3 +74,15 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
     processes, seeds = _relative(w1, w2, w0), _relative(w1, w_other, w0)
     print(f"relative distance: two processes {processes:.3f}, another seed {seeds:.3f}")
     assert processes < TOLERANCE * seeds, (processes, seeds)
+
+    # The same from a notebook kernel: accelerate.notebook_launcher starts the processes.
+    nb = tmp_path / "notebook"
+    code = ("from study.launch import in_notebook; "
+            f"in_notebook('phase2', {str(params)!r}, 'en', {str(nb)!r}, 2)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    m3 = json.loads((nb / "metrics.json").read_text())
+    assert (m3["processes"], m3["steps"]) == (2, m1["steps"])
+    w3 = load_file(nb / "encoder" / "model.safetensors")
+    assert _relative(w1, w3, w0) < TOLERANCE * seeds

@@ -181,3 +181,38 @@ def test_qa_post_processing_picks_the_best_valid_span():
     scores = squad_scores({"q": "a mat", "r": "the roof"}, {"q": ["mat"], "r": ["tree", "a roof!"]})
     assert scores == {"exact_match": 100.0, "f1": 100.0, "n": 2}
     assert squad_scores({"q": "cat sat"}, {"q": ["the cat"]})["f1"] == pytest.approx(200 / 3)  # P 1/2, R 1
+
+
+def test_phase3_multiple_choice_keeps_the_best_dev_checkpoint(tiny, tmp_path):
+    from study.training import train_target
+
+    t = T.model_copy(update={"epochs": 3})
+    trainer = train_target(tiny, "multiple_choice", choices(64), choices(16), t, seed=0,
+                           work_dir=tmp_path / "w", run_key={"mc": 1})
+    evals = [r["eval_accuracy"] for r in trainer.state.log_history if "eval_accuracy" in r]
+    assert len(evals) == 3  # once per epoch (save_steps: null)
+    assert trainer.state.best_metric == max(evals)
+    assert trainer.evaluate()["eval_accuracy"] == max(evals)  # the kept model is the best one
+
+
+def test_early_stopping_and_activation_checkpointing(tiny, tmp_path):
+    from study.training import train_target
+
+    # A learning rate too small to change anything: dev accuracy never improves.
+    t = T.model_copy(update={"epochs": 6, "lr": 1e-12, "early_stopping_patience": 2,
+                             "gradient_checkpointing": True})
+    trainer = train_target(tiny, "pair_classification", nli(48), nli(12), t, seed=0,
+                           work_dir=tmp_path / "w", run_key={"es": 1})
+    evals = [r for r in trainer.state.log_history if "eval_accuracy" in r]
+    assert len(evals) == 3  # the first, then two without improvement: stop (of 6 epochs)
+    assert trainer.state.global_step == 3 * 6  # 48 examples / 8 per step, 3 epochs run
+
+
+def test_precision_falls_back_to_fp32_where_the_hardware_lacks_it(caplog):
+    from study.training import precision
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU machine: fp16 is available")
+    assert precision("fp16") == "fp32" and "not supported" in caplog.text
+    assert precision("bf16") == "bf16"  # CPU autocast has bf16
+    assert precision("fp32") == "fp32"

@@ -33,7 +33,7 @@ def _study(tmp_path: Path, name: str) -> tuple[Path, object]:
     from conftest import TINY, write_params
 
     params = write_params(tmp_path / name, **{**TINY, "study": name, "conditions": ["none", "en"],
-                                              "phase2": {"epochs": 6, "save_steps": 5}})
+                                              "phase2": {"epochs": 10, "save_steps": 5}})
     cfg = load_config(params)
     _runner(params, "01_data_selection.ipynb", cfg.study_dir / "selection")
     return params, cfg
@@ -50,7 +50,7 @@ def test_killed_phase2_resumes_and_matches_an_uninterrupted_run(tmp_path):
     proc = _runner(params, "02_intermediate_training.ipynb", out, "-p", "condition", "en",
                    background=True)
     deadline = time.time() + 300
-    while not list(work.glob("checkpoint-10/trainer_state.json")):  # two checkpoints written
+    while not list(work.glob("checkpoint-5/trainer_state.json")):  # the first checkpoint written
         assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -60,7 +60,7 @@ def test_killed_phase2_resumes_and_matches_an_uninterrupted_run(tmp_path):
 
     _runner(params, "02_intermediate_training.ipynb", out, "-p", "condition", "en")
     got = json.loads((out / "metrics.json").read_text())
-    assert got["resumed_from"] and int(got["resumed_from"].split("-")[1]) >= 10, got["resumed_from"]
+    assert got["resumed_from"] and int(got["resumed_from"].split("-")[1]) >= 5, got["resumed_from"]
     assert not work.exists()  # removed once the run is done
     a = (ref.study_dir / "phase2" / "en" / "encoder" / "model.safetensors").read_bytes()
     b = (out / "encoder" / "model.safetensors").read_bytes()
