@@ -121,19 +121,16 @@ def test_nli_entries_map_their_hub_schema(tmp_path, task, lang, split):
     assert TASKS[task].head == "pair_classification"
 
 
-def test_empty_split_is_named(tmp_path):
+@pytest.mark.parametrize(("text", "message"), [
+    ("", r"the file is empty"),
+    ('{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "a", broken\n',
+     r"cannot be read as JSON lines"),
+])
+def test_empty_or_unreadable_file_is_named(tmp_path, text, message):
     path = local_files(TASKS["xnli"], "de", "test", tmp_path)[0]
     path.parent.mkdir(parents=True)
-    path.write_text("")
-    with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: the file is empty"):
-        load_split("xnli", "de", "test", _cfg(tmp_path))
-
-
-def test_unreadable_jsonl_is_named(tmp_path):
-    path = local_files(TASKS["xnli"], "de", "test", tmp_path)[0]
-    path.parent.mkdir(parents=True)
-    path.write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n{"premise": "a", broken\n')
-    with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: cannot be read as JSON lines"):
+    path.write_text(text)
+    with pytest.raises(DataError, match=r"xnli/de/test\.jsonl: " + message):
         load_split("xnli", "de", "test", _cfg(tmp_path))
 
 
