@@ -89,3 +89,16 @@ def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, .
                  "languages", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def accuracy_intervals(intervals: pd.DataFrame, language: str = "avg"):
+    """Accuracy by condition on one language (default: the average) with 95% CI bars."""
+    rows = intervals[intervals.language == language]
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 1), 3))
+    x = range(len(rows))
+    ax.errorbar(x, rows.accuracy, yerr=[rows.accuracy - rows.ci_low, rows.ci_high - rows.accuracy],
+                fmt="o", capsize=4, color="black")
+    ax.set_xticks(list(x), [str(c) for c in rows.condition])
+    ax.set(ylabel="accuracy (%)", title=f"Zero-shot accuracy ({language}), 95% bootstrap CI")
+    fig.tight_layout()
+    return fig

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from study import results
+from study import results, stats
 from study.config import CONDITIONS, StudyConfig
 from study.io import atomic_write_bytes, atomic_write_text, read_json
 from study.registry import TASKS
@@ -22,6 +22,8 @@ class Analysis:
     gains: pd.DataFrame | None  # language x condition, points over 'none'
     conditions: list[str]  # in the study's order
     provenance: pd.DataFrame
+    intervals: pd.DataFrame  # accuracy with 95% bootstrap CI per condition x language (percent)
+    comparisons: pd.DataFrame  # paired comparisons: difference, CI, p, Holm p, MDE (points)
 
 
 def analyse(cfg: StudyConfig, out: Path) -> Analysis:
@@ -32,12 +34,30 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
     order = sorted(present, key=lambda c: (CONDITIONS.index(c.split("-")[0])
                                            if c.split("-")[0] in CONDITIONS else 99, c))
     summary = results.seed_summary(tidy, order)
+    correct = stats.correctness(results.run_dirs(cfg), "test")
+    intervals = stats.accuracy_intervals(correct, order)
+    compared = stats.comparisons(correct, order)
+    atomic_write_text(out / "accuracy_ci.csv", intervals.to_csv(index=False))
+    atomic_write_text(out / "comparisons.csv", compared.to_csv(index=False))
     return Analysis(
         tidy=tidy, accuracy=results.test_accuracy(tidy), summary=summary,
         table=results.accuracy_table(summary)[order],
         gains=results.gains(summary) if "none" in present else None,
         conditions=order, provenance=provenance_table(results.run_dirs(cfg)),
+        intervals=intervals, comparisons=compared,
     )
+
+
+def significance_table(compared: pd.DataFrame, language: str = "avg") -> pd.DataFrame:
+    """The comparisons on one language (default: the average), formatted for the report."""
+    rows = compared[compared.language == language]
+    return pd.DataFrame({
+        "difference (points)": rows["difference"].map("{:+.1f}".format).to_numpy(),
+        "95% CI": [f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(rows.ci_low, rows.ci_high, strict=True)],
+        "p": rows["p"].map("{:.3f}".format).to_numpy(),
+        "p (Holm)": rows["p_holm"].map("{:.3f}".format).to_numpy(),
+        "detectable (points)": rows["mde"].map("{:.1f}".format).to_numpy(),
+    }, index=pd.Index(rows["comparison"], name="comparison"))
 
 
 def provenance_table(runs: list[Path]) -> pd.DataFrame:

@@ -44,7 +44,10 @@ def test_report_has_the_table_figures_and_demo_warning(study):
     assert "Zero-shot test accuracy per language and condition" in html
     assert "not a scientific result" in html
     assert "pipeline.configure" not in html  # no code cells
-    assert html.count("<img") >= 2  # accuracy bars and gain heatmap
+    assert html.count("<img") >= 3  # accuracy bars, CI bars and gain heatmap
+    assert "Paired comparisons" in html and "p (Holm)" in html and "diverse vs en" in html
+    compared = (cfg.study_dir / "analysis" / "comparisons.csv").read_text()
+    assert "diverse vs similar" in compared and "en vs none" in compared
     assert "greedy max-min" in html and "macrolanguage" in html  # the typology is stated
     for condition in cfg.conditions:
         assert f">{condition}<" in html

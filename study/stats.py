@@ -1,0 +1,155 @@
+"""Uncertainty for every comparison the report makes.
+
+The unit of evidence is a correctness matrix per (condition, language): one row per
+phase-3 seed, one column per test example (1 = the model got it right), read from the
+runs' prediction files.
+
+- `bootstrap_ci`: accuracy with a 95% percentile interval from a two-level bootstrap,
+  resampling seeds and test examples (both with replacement, examples jointly across
+  seeds since every seed sees the same test set).
+- `paired_test`: the accuracy difference of two conditions on the same test examples,
+  its two-level bootstrap interval, and a sign-flip permutation p-value on the
+  per-example differences (each example's correctness averaged over seeds): under no
+  effect, swapping the two conditions' results on an example changes nothing.
+- `holm`: Holm's step-down correction over a family of comparisons (statsmodels).
+- `minimum_detectable_effect`: the smallest accuracy difference a paired comparison of
+  this size detects with the given power, from the per-example differences' spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RESAMPLES = 2000
+
+
+def bootstrap_ci(correct: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float, float]:
+    """Accuracy of a (seeds x examples) 0/1 matrix with a two-level bootstrap interval."""
+    correct = np.atleast_2d(np.asarray(correct, dtype=float))
+    stats = _resample_means(correct[None], resamples, seed)[:, 0]
+    low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(correct.mean()), float(low), float(high)
+
+
+def _resample_means(stack: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Means of `resamples` two-level bootstrap draws of a (k x seeds x examples) stack; the
+    same seed and example draws apply to all k matrices (paired). Returns (resamples x k)."""
+    rng = np.random.default_rng(seed)
+    _, n_seeds, n = stack.shape
+    out = np.empty((resamples, stack.shape[0]))
+    for r in range(resamples):
+        seeds = rng.integers(0, n_seeds, n_seeds)
+        examples = rng.integers(0, n, n)
+        out[r] = stack[:, seeds][:, :, examples].mean(axis=(1, 2))
+    return out
+
+
+def paired_test(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
+                level: float = 0.95) -> dict[str, float]:
+    """a - b in accuracy (both seeds x examples on the same examples): difference, bootstrap
+    interval and permutation p-value (two-sided)."""
+    a = np.atleast_2d(np.asarray(a, dtype=float))
+    b = np.atleast_2d(np.asarray(b, dtype=float))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"paired comparison needs the same test examples: {a.shape[1]} vs {b.shape[1]}")
+    seeds = min(len(a), len(b))  # pair seed i with seed i
+    draws = _resample_means(np.stack([a[:seeds], b[:seeds]]), resamples, seed)
+    diff_draws = draws[:, 0] - draws[:, 1]
+    low, high = np.quantile(diff_draws, [(1 - level) / 2, (1 + level) / 2])
+    per_example = a.mean(axis=0) - b.mean(axis=0)
+    observed = float(per_example.mean())
+    rng = np.random.default_rng(seed + 1)
+    signs = rng.choice([-1.0, 1.0], size=(resamples, len(per_example)))
+    null = (signs * per_example).mean(axis=1)
+    p = (1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + resamples)
+    return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p": float(p),
+            "n": int(len(per_example)), "seeds": int(seeds)}
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-corrected p-values (family-wise error), in the given order."""
+    from statsmodels.stats.multitest import multipletests
+
+    pvalues = np.asarray(pvalues, dtype=float)
+    if len(pvalues) == 0:
+        return pvalues
+    return multipletests(pvalues, method="holm")[1]
+
+
+def minimum_detectable_effect(per_example_sd: float, n: int, alpha: float = 0.05,
+                              power: float = 0.8) -> float:
+    """Smallest true accuracy difference a paired test on n examples finds with `power` at
+    two-sided level `alpha`: (z_(1-alpha/2) + z_power) * sd / sqrt(n), where sd is the spread
+    of the per-example differences (seed-averaged correctness of one condition minus the
+    other's)."""
+    from scipy.stats import norm
+
+    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * per_example_sd / np.sqrt(n))
+
+
+# -- study level: read the runs' predictions, compare the conditions --------------------
+COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("en+diverse", "en"))
+"""The study's paired comparisons (STUDY.md), plus every condition against `none`."""
+
+
+def correctness(runs, split: str = "test") -> dict[tuple[str, str], np.ndarray]:
+    """(condition, language) -> seeds x examples 0/1 matrix, from the runs' prediction
+    files (predictions/{split}-{lang}.jsonl, in test-set order), seeds in ascending order;
+    'avg' concatenates the languages (equal weight per example, as the average of equal
+    test sets)."""
+    import json
+    from collections import defaultdict
+
+    rows: dict[tuple[str, str], dict[int, np.ndarray]] = defaultdict(dict)
+    for run in runs:
+        m = json.loads((run / "metrics.json").read_text())
+        for path in sorted((run / "predictions").glob(f"{split}-*.jsonl")):
+            lang = path.stem.removeprefix(f"{split}-")
+            preds = [json.loads(x) for x in path.read_text().splitlines()]
+            rows[m["condition"], lang][m["seed"]] = np.array([p["gold"] == p["pred"] for p in preds],
+                                                             dtype=float)
+    out = {key: np.stack([by_seed[s] for s in sorted(by_seed)]) for key, by_seed in rows.items()}
+    for condition in {c for c, _ in out}:
+        langs = sorted(lang for c, lang in out if c == condition)
+        if len({len(out[condition, lang]) for lang in langs}) == 1:  # same seeds everywhere
+            out[condition, "avg"] = np.concatenate([out[condition, lang] for lang in langs], axis=1)
+    return out
+
+
+def accuracy_intervals(correct: dict, order: list[str]) -> pd.DataFrame:
+    """Accuracy (percent) with its 95% two-level bootstrap interval, per condition and language."""
+    rows = []
+    for (condition, lang), matrix in correct.items():
+        mean, low, high = bootstrap_ci(matrix)
+        rows.append({"condition": condition, "language": lang, "accuracy": 100 * mean,
+                     "ci_low": 100 * low, "ci_high": 100 * high, "seeds": len(matrix),
+                     "n": matrix.shape[1]})
+    df = pd.DataFrame(rows)
+    df["condition"] = pd.Categorical(df["condition"], [c for c in order if c in set(df.condition)])
+    return df.sort_values(["condition", "language"]).reset_index(drop=True)
+
+
+def comparisons(correct: dict, conditions: list[str]) -> pd.DataFrame:
+    """Every paired comparison of the study, per language and on the average: difference in
+    points with its 95% interval, permutation p, Holm-corrected p over the whole family,
+    and the minimum detectable effect (80% power, 5% level) of that comparison."""
+    pairs = [p for p in COMPARISONS if set(p) <= set(conditions)]
+    pairs += [(c, "none") for c in conditions if c != "none" and "none" in conditions]
+    rows = []
+    for a, b in pairs:
+        langs = {lang for c, lang in correct if c == a} & {lang for c, lang in correct if c == b}
+        for lang in sorted(langs):
+            x, y = correct[a, lang], correct[b, lang]
+            result = paired_test(x, y)
+            sd = float(np.std(x.mean(axis=0) - y.mean(axis=0), ddof=1))
+            rows.append({"comparison": f"{a} vs {b}", "language": lang,
+                         "difference": 100 * result["difference"], "ci_low": 100 * result["ci_low"],
+                         "ci_high": 100 * result["ci_high"], "p": result["p"],
+                         "mde": 100 * minimum_detectable_effect(sd, result["n"]),
+                         "n": result["n"], "seeds": result["seeds"]})
+    df = pd.DataFrame(rows, columns=["comparison", "language", "difference", "ci_low", "ci_high", "p",
+                                     "p_holm", "mde", "n", "seeds"])
+    df["p_holm"] = holm(df["p"].to_numpy())
+    return df

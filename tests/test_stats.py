@@ -1,0 +1,108 @@
+"""Statistics against hand-computed cases and known-answer simulations."""
+
+import numpy as np
+import pytest
+from scipy.stats import kstest
+
+from study.stats import bootstrap_ci, holm, minimum_detectable_effect, paired_test
+
+
+def test_bootstrap_interval_matches_the_normal_approximation():
+    assert bootstrap_ci(np.ones((3, 50))) == (1.0, 1.0, 1.0)
+    correct = np.zeros((1, 400))
+    correct[0, :300] = 1  # accuracy 0.75 on 400 examples, one seed
+    mean, low, high = bootstrap_ci(correct)
+    half = 1.96 * np.sqrt(0.75 * 0.25 / 400)  # 0.0424
+    assert mean == 0.75
+    assert low == pytest.approx(0.75 - half, abs=0.01) and high == pytest.approx(0.75 + half, abs=0.01)
+
+
+def test_seed_spread_widens_the_interval():
+    rng = np.random.default_rng(0)
+    same = (rng.random((1, 300)) < 0.7).astype(float).repeat(3, axis=0)  # three identical seeds
+    spread = same.copy()
+    spread[1] = (rng.random(300) < 0.5)  # a seed that behaves differently
+    width = [bootstrap_ci(m)[2] - bootstrap_ci(m)[1] for m in (same, spread)]
+    assert width[1] > width[0]
+
+
+def test_identical_conditions_differ_by_nothing():
+    a = (np.random.default_rng(1).random((2, 100)) < 0.6).astype(float)
+    result = paired_test(a, a.copy())
+    assert result["difference"] == 0 and result["p"] == 1.0
+    assert result["ci_low"] == result["ci_high"] == 0
+
+
+def test_holm_hand_case():
+    # sorted 0.01, 0.03, 0.04 -> 0.01*3, 0.03*2, max(0.04*1, 0.06): in the given order
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def _simulate(rng, n, seeds, effect):
+    difficulty = rng.random(n)  # examples differ in how hard they are, for both conditions
+    base = 0.3 + 0.5 * difficulty
+    a = (rng.random((seeds, n)) < base + effect).astype(float)
+    b = (rng.random((seeds, n)) < base).astype(float)
+    return a, b
+
+
+def test_no_effect_gives_roughly_uniform_p_values():
+    rng = np.random.default_rng(2)
+    ps = [paired_test(*_simulate(rng, 200, 2, 0.0), resamples=400, seed=i)["p"] for i in range(150)]
+    assert kstest(ps, "uniform").pvalue > 0.01
+    assert 0.0 < np.mean(np.array(ps) < 0.05) < 0.12
+
+
+def test_a_planted_effect_is_found():
+    a, b = _simulate(np.random.default_rng(3), 500, 3, 0.10)
+    result = paired_test(a, b)
+    assert result["p"] < 0.01
+    assert result["ci_low"] > 0 and result["ci_low"] < 0.10 < result["ci_high"] + 0.02
+
+
+def test_minimum_detectable_effect_formula_and_power():
+    assert minimum_detectable_effect(0.5, 400) == pytest.approx((1.959964 + 0.841621) * 0.5 / 20, rel=1e-5)
+    # Planting exactly that effect, the test finds it about 80% of the time.
+    rng = np.random.default_rng(4)
+    n, found = 300, 0
+    sd = np.std(np.concatenate([_simulate(rng, n, 1, 0.0)[0] - _simulate(rng, n, 1, 0.0)[1]
+                                for _ in range(20)], axis=1))
+    mde = minimum_detectable_effect(float(sd), n)
+    for i in range(60):
+        found += paired_test(*_simulate(rng, n, 1, mde), resamples=300, seed=i)["p"] < 0.05
+    assert 0.55 < found / 60 < 0.97
+
+
+def _fake_run(root, condition, seed, correct_by_lang):
+    import json
+
+    run = root / condition / f"seed{seed}"
+    (run / "predictions").mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"condition": condition, "seed": seed}))
+    for lang, correct in correct_by_lang.items():
+        (run / "predictions" / f"test-{lang}.jsonl").write_text("".join(
+            json.dumps({"index": i, "gold": "entailment", "pred": "entailment" if c else "neutral"}) + "\n"
+            for i, c in enumerate(correct)))
+    return run
+
+
+def test_study_comparisons_from_prediction_files(tmp_path):
+    from study.stats import accuracy_intervals, comparisons, correctness
+
+    rng = np.random.default_rng(5)
+    runs = []
+    for seed in (0, 1):
+        for condition, p in (("none", 0.5), ("en", 0.5), ("diverse", 0.75)):
+            runs.append(_fake_run(tmp_path, condition, seed,
+                                  {lang: rng.random(300) < p for lang in ("de", "sw")}))
+    correct = correctness(runs)
+    assert correct["diverse", "de"].shape == (2, 300) and correct["diverse", "avg"].shape == (2, 600)
+    table = accuracy_intervals(correct, ["none", "en", "diverse"])
+    avg = table[table.language == "avg"].set_index("condition")
+    assert avg.loc["diverse", "ci_low"] < avg.loc["diverse", "accuracy"] < avg.loc["diverse", "ci_high"]
+    compared = comparisons(correct, ["none", "en", "diverse"])
+    assert set(compared.comparison) == {"diverse vs en", "en vs none", "diverse vs none"}
+    rows = compared.set_index(["comparison", "language"])
+    assert rows.loc[("diverse vs en", "avg"), "p_holm"] < 0.01  # the planted 25 points
+    assert rows.loc[("en vs none", "avg"), "p"] > 0.01  # no effect there
+    assert (compared.p_holm >= compared.p).all() and len(compared) == 9  # 3 comparisons x (2 + avg)
