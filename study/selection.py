@@ -203,9 +203,3 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
     sets = {task: concatenate_datasets(p).shuffle(seed=cfg.phase2_seed) for task, p in parts.items()}
     return sets, report
 
-
-def concatenated(sets: dict):
-    """The per-task sets of one condition as one dataset (tasks of one head only)."""
-    from datasets import concatenate_datasets
-
-    return concatenate_datasets(list(sets.values()))

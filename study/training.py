@@ -197,12 +197,6 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
     return trainer
 
 
-def train_pair_classifier(model_path: str, train_ds, dev_ds, t: TrainConfig, seed: int, work_dir: Path):
-    """An NLI pair classifier (phase 3 of an NLI target); see `train_target`."""
-    return train_target(model_path, "pair_classification", train_ds, dev_ds, t, seed, work_dir,
-                        run_key={"seed": seed, "train": train_ds._fingerprint, "t": t.model_dump()})
-
-
 def phase2_tasks(sets: dict, mlm: bool) -> dict[str, str]:
     """Task -> head for a condition's phase-2 sets (masked LM added with `mlm`)."""
     from study.multitask import MLM

@@ -48,3 +48,10 @@ TINY = dict(
 @pytest.fixture
 def tiny_params(tmp_path: Path) -> Path:
     return write_params(tmp_path, **TINY)
+
+
+def concatenated(sets: dict):
+    """A condition's per-task phase-2 sets as one dataset (tasks of one head only)."""
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets(list(sets.values()))

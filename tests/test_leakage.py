@@ -5,10 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import concatenated
 
 from study.config import load_config
 from study.leakage import LeakageError, evaluation_keys, example_keys, normalise
-from study.selection import Phase2Plan, build_phase2_set, concatenated
+from study.selection import Phase2Plan, build_phase2_set
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,10 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import concatenated
 
 from study.config import ConfigError, load_config
 from study.leakage import evaluation_keys
-from study.selection import Phase2Plan, build_phase2_set, candidate_pool, concatenated
+from study.selection import Phase2Plan, build_phase2_set, candidate_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from datasets import Dataset
 from study.config import ModelConfig, TrainConfig
 from study.evaluation import predict
 from study.pretrained import build_tiny_xlmr
-from study.training import load_classifier, save_encoder, train_pair_classifier, train_phase2
+from study.training import load_classifier, save_encoder, train_phase2, train_target
 
 PAIRS = [("Anna sees the book.", "Anna sees the book.", 0),
          ("Anna sees the book.", "Anna sees the car today.", 1),
@@ -59,8 +59,8 @@ def _safetensor_keys(folder):
 def test_same_seed_same_predictions(tiny_model, tmp_path):
     runs = []
     for i in range(2):
-        trainer = train_pair_classifier(tiny_model, _data(48), _data(12), T, seed=3,
-                                        work_dir=tmp_path / f"w{i}")
+        trainer = train_target(tiny_model, "pair_classification", _data(48), _data(12), T, seed=3,
+                               work_dir=tmp_path / f"w{i}", run_key={"run": i})
         runs.append(predict(trainer.model, trainer.processing_class, _data(12), 4, 32))
         runs.append(trainer.state.log_history[-1]["train_loss"])
     assert np.array_equal(runs[0], runs[2])
