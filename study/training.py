@@ -247,8 +247,9 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
     num_labels = {task: len(TASKS[task].label_set) for task in sets if TASKS[task].label_set}
     model = build_model(model_path, heads, num_labels)
     sizes = {task: len(ds) for task, ds in tokenized.items()}
+    probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
     sampler = TaskBatchSampler(
-        sizes, t.batch_size, task_probabilities(sizes, t.task_sampler, t.sampler_temperature), seed,
+        sizes, t.batch_size, probabilities, seed,
         lengths={task: [_length(x) for x in ds["input_ids"]] for task, ds in tokenized.items()})
     steps = math.ceil(len(sampler) / t.grad_accum)
     args = training_arguments(t, work_dir, seed, steps, False, multitask=True)
@@ -265,7 +266,7 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
     trainer.train(resume_from_checkpoint=resume)
     trainer.resumed_from = Path(resume).name if resume else None
     trainer.task_sizes = sizes
-    trainer.task_probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
+    trainer.task_probabilities = probabilities
     return trainer
 
 
