@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from study.registry import TASKS
 
-CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse")
-"""Phase-2 conditions the code implements (see STUDY.md). `translate-train` is not yet."""
+CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse", "translate-train")
+"""Phase-2 conditions (see STUDY.md). `translate-train` (machine-translated data in the
+target languages) is a reference that is not zero-shot; the report labels it so."""
+REFERENCE_CONDITIONS = ("translate-train",)
 
 FEATURE_SETS = ("syntactic", "phonological", "inventory")
 
@@ -65,6 +67,41 @@ class ModelConfig(_Section):
 Source = Literal["hub", "local", "xtreme"]
 
 
+class TargetConfig(_Section):
+    """One phase-3 target (the mapping key is its task): trained on English `train`, model
+    selection on English dev, evaluated zero-shot on dev and test of every language."""
+
+    train: str = Field(description="English training and dev data of the target (mnli for xnli).")
+    languages: tuple[str, ...] | None = Field(
+        None, description="Languages evaluated zero-shot; null: every language of the target.")
+    also_evaluate: tuple[str, ...] = Field(
+        (), description="Tasks evaluated with the same model, no extra training (americas_nli).")
+
+    @field_validator("train")
+    @classmethod
+    def _english_train(cls, name: str) -> str:
+        _check_task(name)
+        task = TASKS[name]
+        if "en" not in task.languages or not {"train", "dev"} <= set(task.splits):
+            raise ValueError(f"task {name!r} needs English train and dev splits to train a target; "
+                             f"it has languages {list(task.languages)} and splits {list(task.splits)}")
+        return name
+
+    @field_validator("also_evaluate", mode="before")
+    @classmethod
+    def _one_or_more(cls, names: Any) -> Any:
+        return (names,) if isinstance(names, str) else names
+
+    @field_validator("also_evaluate")
+    @classmethod
+    def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            _check_task(name)
+            if "test" not in TASKS[name].splits:
+                raise ValueError(f"task {name!r} has no test split to evaluate")
+        return names
+
+
 class DataConfig(_Section):
     """Where each role's data comes from. Task names are keys of study/tasks.yaml.
 
@@ -80,23 +117,44 @@ class DataConfig(_Section):
         None, description="With source: local, files at {local_dir}/{task}/{lang}/{split}.jsonl"
     )
     xtreme_dir: Path | None = Field(None, description="With source: xtreme, the XTREME download folder.")
-    target: str = Field(description="Zero-shot evaluation task (test split, every language).")
-    target_train: str = Field(description="English training and dev data for phase 3.")
+    targets: dict[str, TargetConfig] = Field(
+        description="Phase-3 targets by task name: each trains on English and is evaluated "
+                    "zero-shot on every language (e.g. xnli, xcopa).")
     phase2_en: tuple[str, ...] = Field(
         description="English phase-2 task, or a list of tasks mixed (quotas: selection.task_quota).")
     phase2_pool: tuple[str, ...] = Field(
         description="Tasks whose non-English languages form the pool; a language several tasks "
                     "have gets a mixture of them.")
-    target_languages: tuple[str, ...] | None = Field(
-        None, description="Languages evaluated zero-shot; null: every language of the target."
-    )
+    translate_train: str | None = Field(
+        None, description="Condition translate-train: the task with machine-translated training "
+                          "data in the target languages (xnli_mt). Not zero-shot: a labelled reference.")
     max_train_examples: int | None = Field(None, gt=0, description="Cap on phase-3 training examples.")
     max_eval_examples: int | None = Field(None, gt=0, description="Cap per language on dev/test.")
 
-    @field_validator("target", "target_train")
+    @field_validator("targets")
     @classmethod
-    def _known_task(cls, name: str) -> str:
-        return _check_trainable(name)
+    def _known_targets(cls, targets: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
+        if not targets:
+            raise ValueError("needs at least one target, e.g. {xnli: {train: mnli}}")
+        for name, target in targets.items():
+            _check_target(name)
+            task = TASKS[name]
+            train = TASKS[target.train]
+            if train.head != task.head or train.label_set != task.label_set:
+                raise ValueError(f"target {name!r} ({task.head}) cannot be trained on "
+                                 f"{target.train!r} ({train.head}); the head and labels must match")
+            for also in target.also_evaluate:
+                other = TASKS[also]
+                if other.head != task.head or other.label_set != task.label_set:
+                    raise ValueError(f"target {name!r}: also_evaluate {also!r} has another head or "
+                                     f"label set than {name!r}, so {name!r}'s model cannot predict it")
+            if target.languages is not None:
+                unknown = [x for x in target.languages if x not in task.languages]
+                if unknown or not target.languages:
+                    raise ValueError(f"targets.{name}.languages {list(target.languages)}: "
+                                     f"{unknown or 'empty'} not languages of {name!r}; accepted: "
+                                     f"{list(task.languages)}")
+        return targets
 
     @field_validator("phase2_en", mode="before")
     @classmethod
@@ -133,7 +191,11 @@ class DataConfig(_Section):
 
     def tasks(self) -> list[str]:
         """Every task the study reads, each once."""
-        return list(dict.fromkeys([self.target, self.target_train, *self.phase2_en, *self.phase2_pool]))
+        evaluated = [t for name in self.targets for t, _ in self.evaluated(name)]
+        trained = [t.train for t in self.targets.values()]
+        translated = [self.translate_train] if self.translate_train else []
+        return list(dict.fromkeys([*evaluated, *trained, *self.phase2_en, *self.phase2_pool,
+                                   *translated]))
 
     @model_validator(mode="after")
     def _sources_are_usable(self) -> DataConfig:
@@ -148,17 +210,37 @@ class DataConfig(_Section):
                 with_layout = sorted(n for n, t in TASKS.items() if t.xtreme_files)
                 raise ValueError(f"task {task!r} has no XTREME layout; source xtreme is accepted "
                                  f"for {with_layout}")
-        if self.target_languages is not None:
-            known = TASKS[self.target].languages
-            unknown = [x for x in self.target_languages if x not in known]
-            if unknown or not self.target_languages:
-                raise ValueError(f"target_languages {list(self.target_languages)}: {unknown or 'empty'}"
-                                 f" not languages of {self.target!r}; accepted: {list(known)}")
         return self
 
-    def eval_languages(self) -> tuple[str, ...]:
-        """The target languages evaluated zero-shot (English included where the task has it)."""
-        return self.target_languages or TASKS[self.target].languages
+    def eval_languages(self, target: str) -> tuple[str, ...]:
+        """The languages `target` is evaluated on zero-shot (English included where it has it)."""
+        return self.targets[target].languages or TASKS[target].languages
+
+    def evaluated(self, target: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(task, languages) evaluated with `target`'s phase-3 model: the target itself, then
+        its also_evaluate tasks in every language (AmericasNLI with the XNLI model)."""
+        return [(target, self.eval_languages(target)),
+                *((also, TASKS[also].languages) for also in self.targets[target].also_evaluate)]
+
+    def translate_train_languages(self) -> tuple[str, ...]:
+        """The non-English languages condition translate-train trains on: those of the
+        translate_train task that a target of its family is evaluated on."""
+        if self.translate_train is None:
+            return ()
+        task = TASKS[self.translate_train]
+        tested = self.zero_shot_languages(task.family)
+        return tuple(lang for lang in task.languages if lang != "en" and lang in tested)
+
+    def evaluated_languages(self) -> tuple[str, ...]:
+        """Every language some target's model is evaluated on, each once."""
+        return tuple(dict.fromkeys(lang for name in self.targets
+                                   for _, langs in self.evaluated(name) for lang in langs))
+
+    def zero_shot_languages(self, family: str) -> set[str]:
+        """Languages of every evaluated task of `family`: phase-2 data of that family in these
+        languages would be translate-train, so the pools exclude them."""
+        return {lang for name in self.targets for task, langs in self.evaluated(name)
+                if TASKS[task].family == family for lang in langs}
 
 
 class SelectionConfig(_Section):
@@ -284,6 +366,20 @@ class StudyConfig(_Section):
 
     # -- derived locations -------------------------------------------------------------
     @model_validator(mode="after")
+    def _translate_train_has_data(self) -> StudyConfig:
+        if "translate-train" in self.conditions:
+            name = self.data.translate_train
+            if name is None:
+                raise ValueError("condition 'translate-train' needs data.translate_train: the task "
+                                 "with translated training data (xnli_mt)")
+            if "train" not in TASKS[name].splits or not self.data.translate_train_languages():
+                raise ValueError(f"data.translate_train {name!r} needs a train split in a language a "
+                                 f"target of family {TASKS[name].family!r} is evaluated on; it has "
+                                 f"splits {list(TASKS[name].splits)}, languages "
+                                 f"{list(TASKS[name].languages)}")
+        return self
+
+    @model_validator(mode="after")
     def _phase3_is_single_task(self) -> StudyConfig:
         if self.phase3.mlm:
             raise ValueError("phase3.mlm: masked LM is a phase-2 task; phase 3 trains the target only")
@@ -309,14 +405,16 @@ def _check_task(name: str) -> str:
     return name
 
 
-def _check_trainable(name: str) -> str:
-    """A target (phase 3 and zero-shot evaluation): NLI pair classification so far."""
+def _check_target(name: str) -> str:
+    """A target: NLI pair classification or multiple choice, with a test split."""
     _check_task(name)
-    if not TASKS[name].is_nli:
-        nli = sorted(n for n, t in TASKS.items() if t.is_nli)
-        raise ValueError(f"task {name!r} has head {TASKS[name].head!r} and family "
-                         f"{TASKS[name].family!r}; targets (phase 3 and evaluation) are NLI "
-                         f"pair_classification tasks so far: {nli}")
+    task = TASKS[name]
+    if task.head not in ("pair_classification", "multiple_choice") or "test" not in task.splits:
+        ok = sorted(n for n, t in TASKS.items()
+                    if t.head in ("pair_classification", "multiple_choice") and "test" in t.splits)
+        raise ValueError(f"task {name!r} (head {task.head!r}, splits {list(task.splits)}) cannot be a "
+                         f"target; targets are classification or multiple-choice tasks with a test "
+                         f"split: {ok}")
     return name
 
 

@@ -11,8 +11,11 @@ from study.registry import TASKS
 def roles(cfg: StudyConfig) -> dict[str, list[str]]:
     d = cfg.data
     out: dict[str, list[str]] = {}
-    for role, names in (("target (zero-shot test)", [d.target]), ("phase 3 (English)", [d.target_train]),
-                        ("phase 2 (English)", list(d.phase2_en)), ("phase 2 (pool)", list(d.phase2_pool))):
+    evaluated = [task for target in d.targets for task, _ in d.evaluated(target)]
+    for role, names in (("zero-shot evaluation", evaluated),
+                        ("phase 3 (English)", [t.train for t in d.targets.values()]),
+                        ("phase 2 (English)", list(d.phase2_en)), ("phase 2 (pool)", list(d.phase2_pool)),
+                        ("translate-train reference", [d.translate_train] if d.translate_train else [])):
         for name in names:
             out.setdefault(name, []).append(role)
     return out

@@ -14,7 +14,12 @@ contradiction=2), so `study.data` reads them exactly as it reads the Hub.
 A second task, `demo_choice` (train only), gives the demo a multiple-choice head for
 multi-task phase 2: a premise and two statements rendered from the same plan, one
 entailed and one contradicted; the label is the entailed one's index. COPA's schema
-(premise, question, choice1, choice2, label).
+(premise, question, choice1, choice2, label). Its dev and test sets are parallel across
+languages, as XCOPA's are: it is also the demo's multiple-choice target.
+
+A third, `demo_americas` (dev and test only), stands in for AmericasNLI: demo NLI in
+three languages of `demo_lexicon_americas.yaml` that no training split has, evaluated
+with the NLI target's model and never seen in pretraining.
 
     python -m study.demo_data data/demo      # regenerate (byte-identical output)
 """
@@ -35,15 +40,18 @@ from study.io import atomic_write_text
 TASK = "demo_nli"
 CHOICE_TASK = "demo_choice"
 CHOICE_TRAIN_SIZE = 300  # per language
-GENERATOR_VERSION = 1
+CHOICE_ENGLISH_TRAIN_SIZE = 1000  # the English side trains the demo's multiple-choice target
+CHOICE_SIZES = {"validation": 100, "test": 200}  # per language, parallel (like XCOPA)
+ROBUSTNESS_TASK = "demo_americas"
+GENERATOR_VERSION = 2  # 2: demo_choice dev/test and a larger English train; demo_americas
 SIZES = {"train": 1500, "validation": 300, "test": 300}
 ENGLISH_TRAIN_SIZE = 3000
 LABELS = ("entailment", "neutral", "contradiction")
 FULL_STOP = {"zh": "。", "ja": "。", "hi": "।", "bn": "।"}
 
 
-def load_lexicon() -> dict[str, dict]:
-    text = resources.files("study").joinpath("demo_lexicon.yaml").read_text(encoding="utf-8")
+def load_lexicon(name: str = "demo_lexicon.yaml") -> dict[str, dict]:
+    text = resources.files("study").joinpath(name).read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 
@@ -135,30 +143,54 @@ def generate(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], l
     return out
 
 
+def _choice(lex: dict, lang: str, plan: dict, label: int) -> dict:
+    right = _example(lex, lang, plan)
+    wrong = _example(lex, lang, {**plan, "label": "contradiction"})
+    pair = [wrong["hypothesis"], right["hypothesis"]] if label else [right["hypothesis"],
+                                                                      wrong["hypothesis"]]
+    return {"premise": right["premise"], "question": "", "choice1": pair[0], "choice2": pair[1],
+            "label": label}
+
+
 def generate_choices(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], list[dict]]:
-    """demo_choice train examples per language (independent of demo_nli's random streams)."""
+    """demo_choice examples per language (independent of demo_nli's random streams): train
+    drawn per language, dev and test parallel across languages."""
     sizes = {k: len(v) for k, v in lexicon["en"].items() if isinstance(v, list)}
     out = {}
     for lang, lex in lexicon.items():
         rng = random.Random(f"{seed}/choice/train/{lang}")
+        n = CHOICE_ENGLISH_TRAIN_SIZE if lang == "en" else CHOICE_TRAIN_SIZE
         rows = []
-        for _ in range(CHOICE_TRAIN_SIZE):
+        for _ in range(n):
             plan = _plan(rng, "entailment", sizes)
-            right = _example(lex, lang, plan)
-            wrong = _example(lex, lang, {**plan, "label": "contradiction"})
-            label = rng.randrange(2)
-            pair = [wrong["hypothesis"], right["hypothesis"]] if label else [right["hypothesis"],
-                                                                              wrong["hypothesis"]]
-            rows.append({"premise": right["premise"], "question": "", "choice1": pair[0],
-                         "choice2": pair[1], "label": label})
+            rows.append(_choice(lex, lang, plan, rng.randrange(2)))
         out[lang, "train"] = rows
+    for split, n in CHOICE_SIZES.items():
+        rng = random.Random(f"{seed}/choice/{split}")
+        plans = [(_plan(rng, "entailment", sizes), i % 2) for i in range(n)]
+        for lang, lex in lexicon.items():
+            out[lang, split] = [_choice(lex, lang, plan, label) for plan, label in plans]
+    return out
+
+
+def generate_robustness(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], list[dict]]:
+    """demo_americas dev and test: demo_nli's dev/test plans rendered in unseen languages."""
+    sizes = {k: len(v) for k, v in lexicon[next(iter(lexicon))].items() if isinstance(v, list)}
+    out = {}
+    for split in ("validation", "test"):
+        rng = random.Random(f"{seed}/{split}")  # demo_nli's stream: the same meanings
+        plans = [_plan(rng, label, sizes) for label in _balanced_labels(rng, SIZES[split])]
+        for lang, lex in lexicon.items():
+            out[lang, split] = [_example(lex, lang, p) for p in plans]
     return out
 
 
 def write(out_dir: Path, seed: int = 0) -> Path:
-    """Write {out_dir}/{demo_nli,demo_choice}/{lang}/{split}.jsonl, each with a MANIFEST.json
-    of checksums. Returns the demo_nli folder."""
+    """Write {out_dir}/{demo_nli,demo_choice,demo_americas}/{lang}/{split}.jsonl, each with a
+    MANIFEST.json of checksums. Returns the demo_nli folder."""
     lexicon = load_lexicon()
+    americas = load_lexicon("demo_lexicon_americas.yaml")
+    _write_task(Path(out_dir), ROBUSTNESS_TASK, generate_robustness(americas, seed), americas, seed)
     _write_task(Path(out_dir), CHOICE_TASK, generate_choices(lexicon, seed), lexicon, seed)
     return _write_task(Path(out_dir), TASK, generate(lexicon, seed), lexicon, seed)
 

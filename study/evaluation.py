@@ -1,12 +1,16 @@
-"""Zero-shot evaluation on every language of the target, and prediction exports.
+"""Zero-shot evaluation on every language of a target, and prediction exports.
 
-Predictions are written per language (`predictions/{split}-{lang}.jsonl`: index, gold,
-predicted label names) and, for test, in the XTREME submission layout
-(`xtreme/xnli/test-{lang}.tsv`: one label string per line, in test-set order).
+A target's phase-3 model is evaluated on the dev and test sets of every language of the
+target and of the tasks evaluated with it (AmericasNLI with the XNLI model). Predictions
+are written per task, split and language (`predictions/{task}/{split}-{lang}.jsonl`:
+index, gold and predicted label, a label name or a choice index) and, for test, in the
+XTREME submission layout: `xtreme/xnli/test-{lang}.tsv` (one label string per line) and
+`xtreme/xcopa/test-{lang}.jsonl` (one {"label": 0|1} per line), in test-set order.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,58 +19,84 @@ from tqdm.auto import tqdm
 from study.config import StudyConfig
 from study.data import load_split
 from study.io import atomic_write_text
-from study.registry import NLI_LABELS, TASKS
+from study.registry import TASKS, TaskSpec
 
 
-def predict(model, tokenizer, ds, batch_size: int, max_length: int) -> np.ndarray:
-    """Predicted label ids in the dataset's order; batches of similar length, no gradient."""
+def predict(model, tokenizer, ds, head: str, batch_size: int, max_length: int) -> np.ndarray:
+    """Predicted label (or choice) ids in the dataset's order: batches of similar length,
+    padded per batch, no gradient."""
     import torch
 
-    from study.features import tokenize
+    from study.features import collator, tokenize
 
-    ids = tokenize(ds, tokenizer, "pair_classification", max_length)["input_ids"]
-    order = np.argsort([len(x) for x in ids], kind="stable")
+    features = tokenize(ds, tokenizer, head, max_length, train=False)
+    ids = features["input_ids"]
+    lengths = [max(map(len, x)) if head == "multiple_choice" else len(x) for x in ids]
+    order = np.argsort(lengths, kind="stable")
+    collate = collator(head, tokenizer)
     preds = np.empty(len(ids), dtype=np.int64)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(range(0, len(order), batch_size), desc="predict", leave=False):
             idx = order[start:start + batch_size]
-            batch = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
-            batch = {k: v.to(model.device) for k, v in batch.items()}
+            batch = collate([features[int(i)] for i in idx])
+            batch = {k: v.to(model.device) for k, v in batch.items() if k != "labels"}
             preds[idx] = model(**batch).logits.argmax(-1).cpu().numpy()
     return preds
 
 
-def evaluate_target(model, tokenizer, cfg: StudyConfig, split: str, run_dir: Path) -> dict:
-    """Accuracy per language of the target task's `split`; predictions written to run_dir."""
-    task = TASKS[cfg.data.target]
-    results = {}
-    for lang in tqdm(cfg.data.eval_languages(), desc=f"evaluate {task.name} {split}"):
+def label_names(task: TaskSpec, ds) -> list[str]:
+    """What a prediction file writes for label id i: the label name, or the choice index."""
+    if task.head == "multiple_choice":
+        return [str(i) for i in range(max(map(len, ds["choices"]), default=0))]
+    return list(task.label_set)
+
+
+def evaluate_target(model, tokenizer, cfg: StudyConfig, target: str, run_dir: Path) -> dict:
+    """{task: {split: {lang: accuracy, n, gold and predicted counts per class}}} for the
+    target and the tasks evaluated with its model; predictions written to run_dir."""
+    results: dict = {}
+    jobs = [(name, split, lang) for name, langs in cfg.data.evaluated(target)
+            for split in ("dev", "test") if split in TASKS[name].splits for lang in langs]
+    for name, split, lang in tqdm(jobs, desc=f"evaluate ({target} model)"):
+        task = TASKS[name]
         ds = load_split(task, lang, split, cfg.data, limit=cfg.data.max_eval_examples)
-        pred = predict(model, tokenizer, ds, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
+        pred = predict(model, tokenizer, ds, task.head, cfg.phase3.eval_batch_size,
+                       cfg.phase3.max_length)
         gold = np.asarray(ds["label"])
-        results[lang] = {"accuracy": float((pred == gold).mean()), "n": int(len(gold)),
-                         "predicted_counts": _counts(pred), "gold_counts": _counts(gold)}
-        write_predictions(run_dir, split, lang, gold, pred)
+        names = label_names(task, ds)
+        results.setdefault(name, {}).setdefault(split, {})[lang] = {
+            "accuracy": float((pred == gold).mean()), "n": int(len(gold)),
+            "predicted_counts": _counts(pred, names), "gold_counts": _counts(gold, names)}
+        write_predictions(run_dir, name, split, lang, gold, pred, names)
         if split == "test" and task.xtreme_name:
-            export_xtreme(run_dir, task.xtreme_name, lang, pred)
+            export_xtreme(run_dir, task, lang, pred, names)
     return results
 
 
-def _counts(ids: np.ndarray) -> dict[str, int]:
-    return {name: int((ids == i).sum()) for i, name in enumerate(NLI_LABELS)}
+def _counts(ids: np.ndarray, names: list[str]) -> dict[str, int]:
+    return {name: int((ids == i).sum()) for i, name in enumerate(names)}
 
 
-def write_predictions(run_dir: Path, split: str, lang: str, gold, pred) -> Path:
-    lines = (f'{{"index": {i}, "gold": "{NLI_LABELS[g]}", "pred": "{NLI_LABELS[p]}"}}\n'
+def prediction_file(run_dir: Path, task: str, split: str, lang: str) -> Path:
+    return Path(run_dir) / "predictions" / task / f"{split}-{lang}.jsonl"
+
+
+def write_predictions(run_dir: Path, task: str, split: str, lang: str, gold, pred,
+                      names: list[str]) -> Path:
+    lines = (json.dumps({"index": i, "gold": names[g], "pred": names[p]}) + "\n"
              for i, (g, p) in enumerate(zip(gold, pred, strict=True)))
-    return atomic_write_text(Path(run_dir) / "predictions" / f"{split}-{lang}.jsonl", "".join(lines))
+    return atomic_write_text(prediction_file(run_dir, task, split, lang), "".join(lines))
 
 
-def export_xtreme(run_dir: Path, xtreme_task: str, lang: str, pred) -> Path:
-    """XTREME submission file: one label string per line, in test-set order."""
-    text = "".join(NLI_LABELS[p] + "\n" for p in pred)
-    return atomic_write_text(Path(run_dir) / "xtreme" / xtreme_task / f"test-{lang}.tsv", text)
+def export_xtreme(run_dir: Path, task: TaskSpec, lang: str, pred, names: list[str]) -> Path:
+    """XTREME submission file, in test-set order: xnli/test-{lang}.tsv holds one label string
+    per line, xcopa/test-{lang}.jsonl one {"label": i} per line."""
+    folder = Path(run_dir) / "xtreme" / task.xtreme_name
+    if task.head == "multiple_choice":
+        text = "".join(json.dumps({"label": int(p)}) + "\n" for p in pred)
+        return atomic_write_text(folder / f"test-{lang}.jsonl", text)
+    return atomic_write_text(folder / f"test-{lang}.tsv", "".join(names[p] + "\n" for p in pred))
 
 
 def qa_answers(features, start_logits: np.ndarray, end_logits: np.ndarray, contexts: dict[str, str],

@@ -24,8 +24,8 @@ def encoder_dir(cfg: StudyConfig, condition: str) -> Path:
     return phase2_dir(cfg, condition) / "encoder"
 
 
-def run_dir(cfg: StudyConfig, condition: str, seed: int) -> Path:
-    return cfg.study_dir / "runs" / condition / f"seed{seed}"
+def run_dir(cfg: StudyConfig, target: str, condition: str, seed: int | str) -> Path:
+    return cfg.study_dir / "runs" / target / condition / f"seed{seed}"
 
 
 def analysis_dir(cfg: StudyConfig) -> Path:

@@ -46,13 +46,16 @@ def example_keys(ds) -> list[tuple[str, str]]:
 
 
 def evaluation_keys(cfg: StudyConfig) -> set[tuple[str, str]]:
-    """Normalised pairs of every target dev/test set the study evaluates on."""
-    task = TASKS[cfg.data.target]
+    """Normalised pairs of every dev/test set the study evaluates on (every target and the
+    tasks evaluated with its model)."""
     keys: set[tuple[str, str]] = set()
-    for lang in cfg.data.eval_languages():
-        for split in ("dev", "test"):
-            if split in task.splits:
-                keys.update(example_keys(load_split(task, lang, split, cfg.data)))
+    for target in cfg.data.targets:
+        for name, langs in cfg.data.evaluated(target):
+            task = TASKS[name]
+            for lang in langs:
+                for split in ("dev", "test"):
+                    if split in task.splits:
+                        keys.update(example_keys(load_split(task, lang, split, cfg.data)))
     return keys
 
 

@@ -73,7 +73,7 @@ class Selection:
 
 
 def run_selection(cfg: StudyConfig, out: Path) -> Selection:
-    target_langs = list(cfg.data.eval_languages())
+    target_langs = list(cfg.data.evaluated_languages())
     pool_langs = list(candidate_pool(cfg)[0])
     langs = sorted(set(["en", *pool_langs, *target_langs]))
     codes = dict(cfg.selection.uriel_codes)
@@ -171,7 +171,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
         "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
     }
     _write_record(cfg, out, metrics, cfg.phase2_seed,
-                  {f"phase2/{task}": dataset_fingerprint(ds) for task, ds in sets.items()})
+                  {f"{condition}/{task}": dataset_fingerprint(ds) for task, ds in sets.items()})
     return metrics
 
 
@@ -195,32 +195,39 @@ def start_encoder(cfg: StudyConfig, condition: str) -> str:
     return str(path)
 
 
-def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
+def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Path) -> dict:
+    """Train `target` on English from the condition's encoder, select on English dev, and
+    evaluate zero-shot on dev and test of every language of the target (and of the tasks
+    evaluated with it)."""
     from study.evaluation import evaluate_target, predict
     from study.registry import TASKS
     from study.training import train_target
 
-    d = cfg.data
-    train = load_split(d.target_train, "en", "train", d, limit=d.max_train_examples)
-    dev = load_split(d.target_train, "en", "dev", d, limit=d.max_eval_examples)
+    if target not in cfg.data.targets:
+        raise KeyError(f"target {target!r} is not a target of {cfg.source_file}; "
+                       f"accepted: {sorted(cfg.data.targets)}")
+    d, train_task = cfg.data, cfg.data.targets[target].train
+    train = load_split(train_task, "en", "train", d, limit=d.max_train_examples)
+    dev = load_split(train_task, "en", "dev", d, limit=d.max_eval_examples)
     work = checkpoint_dir(out)
     start = time.time()
-    task = TASKS[d.target_train]
+    task = TASKS[train_task]
     trainer = train_target(start_encoder(cfg, condition), task.head, train, dev, cfg.phase3, seed, work,
-                           run_key={"stage": "phase3", "condition": condition, "seed": seed,
-                                    "params": cfg.fingerprint()},
+                           run_key={"stage": "phase3", "target": target, "condition": condition,
+                                    "seed": seed, "params": cfg.fingerprint()},
                            labels=task.label_set, tensorboard_dir=out / "tensorboard")
     train_seconds = time.time() - start
     model, tok = trainer.model, trainer.processing_class
-    dev_pred = predict(model, tok, dev, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
-    test = evaluate_target(model, tok, cfg, "test", out)
+    dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
+    evaluation = evaluate_target(model, tok, cfg, target, out)
     shutil.rmtree(work, ignore_errors=True)
+    test = evaluation[target]["test"]
     metrics = {
-        "stage": "phase3", "study": cfg.study, "condition": condition, "seed": seed,
-        "target": d.target, "zero_shot": True,
+        "stage": "phase3", "study": cfg.study, "target": target, "condition": condition, "seed": seed,
+        "train_task": train_task, "phase2_family": phase2_family(cfg), "zero_shot": True,
         "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
         "dev_en_n": len(dev),
-        "test": test,
+        "evaluation": evaluation,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
         "train": {"examples": len(train), "steps": trainer.state.global_step,
                   "resumed_from": trainer.resumed_from, "processes": trainer.args.world_size,
@@ -228,6 +235,15 @@ def run_phase3(cfg: StudyConfig, condition: str, seed: int, out: Path) -> dict:
                   "seconds": round(train_seconds, 1)},
         "log_history": trainer.state.log_history,
     }
-    _write_record(cfg, out, metrics, seed, {"train_en": dataset_fingerprint(train),
-                                            "dev_en": dataset_fingerprint(dev)})
+    _write_record(cfg, out, metrics, seed, {f"{train_task} en train": dataset_fingerprint(train),
+                                            f"{train_task} en dev": dataset_fingerprint(dev)})
     return metrics
+
+
+def phase2_family(cfg: StudyConfig) -> str:
+    """The study's phase-2 task family (nli, qa, ...), or 'multi-task (a, b)' for a mixture."""
+    from study.registry import TASKS
+
+    families = sorted({TASKS[t].family for t in (*cfg.data.phase2_en, *cfg.data.phase2_pool)})
+    families += ["mlm"] if cfg.phase2.mlm else []
+    return families[0] if len(families) == 1 else f"multi-task ({', '.join(families)})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -92,13 +93,72 @@ def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, .
 
 
 def accuracy_intervals(intervals: pd.DataFrame, language: str = "avg"):
-    """Accuracy by condition on one language (default: the average) with 95% CI bars."""
-    rows = intervals[intervals.language == language]
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 1), 3))
-    x = range(len(rows))
-    ax.errorbar(x, rows.accuracy, yerr=[rows.accuracy - rows.ci_low, rows.ci_high - rows.accuracy],
-                fmt="o", capsize=4, color="black")
-    ax.set_xticks(list(x), [str(c) for c in rows.condition])
-    ax.set(ylabel="accuracy (%)", title=f"Zero-shot accuracy ({language}), 95% bootstrap CI")
+    """Accuracy by condition on one language (default: the average) with 95% CI bars, one
+    panel per evaluated task; reference conditions (not zero-shot) in grey."""
+    from study.config import REFERENCE_CONDITIONS
+
+    tasks = list(dict.fromkeys(intervals.task)) if "task" in intervals else [None]
+    width = max(4.0, 0.7 * intervals.condition.nunique() + 1.5)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(width * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        rows = intervals[(intervals.language == language)
+                         & ((intervals.task == task) if task else True)].reset_index(drop=True)
+        for i, r in rows.iterrows():
+            color = "grey" if r.condition in REFERENCE_CONDITIONS else "black"
+            ax.errorbar([i], [r.accuracy], yerr=[[r.accuracy - r.ci_low], [r.ci_high - r.accuracy]],
+                        fmt="o", capsize=4, color=color)
+        ax.set_xticks(list(range(len(rows))), [str(c) for c in rows.condition], rotation=30, ha="right")
+        ax.set(ylabel="accuracy (%)", title=f"{task or ''} ({language}), 95% bootstrap CI")
+    fig.tight_layout()
+    return fig
+
+
+def gain_vs_distance(points: pd.DataFrame, regression: pd.DataFrame, title: str = ""):
+    """Gain over `none` per (condition, seed, target language) against the language's
+    distance to English and to the nearest phase-2 language, with the mixed-effects fit
+    (each panel's line holds the other distance at its mean)."""
+    from study.stats import PREDICTORS
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    slopes = regression.set_index("term") if len(regression) else None
+    for ax, term in zip(axes, PREDICTORS, strict=True):
+        sns.scatterplot(data=points, x=term, y="gain", hue="condition", style="condition", ax=ax,
+                        legend=ax is axes[-1], alpha=0.8)
+        if slopes is not None:
+            other = next(p for p in PREDICTORS if p != term)
+            xs = np.linspace(points[term].min(), points[term].max(), 20)
+            ys = (slopes.loc["Intercept", "slope"] + slopes.loc[term, "slope"] * xs
+                  + slopes.loc[other, "slope"] * points[other].mean())
+            r = slopes.loc[term]
+            ax.plot(xs, ys, color="black", lw=1.5,
+                    label=f"fit: {r.slope:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] per unit")
+            ax.legend(loc="lower left", fontsize=8) if ax is not axes[-1] else None
+            ax.set_title(f"slope {r.slope:+.1f} points per unit, 95% CI [{r.ci_low:+.1f}, "
+                         f"{r.ci_high:+.1f}]", fontsize=9)
+        ax.axhline(0, color="grey", lw=0.8, ls="--")
+        ax.set(xlabel=term.replace("_", " ") + " (URIEL)", ylabel="gain over none (points)")
+    if axes[-1].get_legend():
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(curves: pd.DataFrame):
+    """Phase-2 training loss per condition; per phase-3 target, training loss and English
+    dev accuracy per condition (mean over seeds, band: range)."""
+    panels = [("phase 2", "-", "training loss")]
+    for target in sorted(set(curves.target) - {"-"}):
+        panels += [("phase 3", target, "training loss"), ("phase 3", target, "English dev accuracy")]
+    panels = [p for p in panels if len(curves[(curves.stage == p[0]) & (curves.target == p[1])
+                                              & (curves.metric == p[2])])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, (stage, target, metric) in zip(axes[0], panels, strict=True):
+        rows = curves[(curves.stage == stage) & (curves.target == target) & (curves.metric == metric)]
+        sns.lineplot(data=rows, x="step", y="value", hue="condition", errorbar=("pi", 100), ax=ax,
+                     legend=ax is axes[0][-1])
+        ax.set(title=f"{stage}{'' if target == '-' else ' ' + target}", ylabel=metric)
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), fontsize=8)
     fig.tight_layout()
     return fig

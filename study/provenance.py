@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("study", "torch", "transformers", "tokenizers", "datasets", "accelerate",
-            "numpy", "pandas", "scipy", "urielplus", "papermill", "snakemake")
+            "numpy", "pandas", "scipy", "statsmodels", "urielplus", "papermill", "snakemake")
 
 
 def git_state(repo: Path | None = None) -> dict[str, object]:

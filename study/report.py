@@ -7,49 +7,145 @@ from pathlib import Path
 
 import pandas as pd
 
-from study import results, stats
-from study.config import CONDITIONS, StudyConfig
+from study import layout, results, stats
+from study.config import CONDITIONS, REFERENCE_CONDITIONS, StudyConfig
 from study.io import atomic_write_bytes, atomic_write_text, read_json
 from study.registry import TASKS
+
+
+@dataclass
+class TaskAnalysis:
+    """Everything the report shows for one evaluated task (xnli, xcopa, americas_nli)."""
+
+    task: str
+    target: str  # the target whose model was evaluated (americas_nli: xnli)
+    table: pd.DataFrame  # language x condition "mean ± std" (percent)
+    gains: pd.DataFrame | None  # language x condition, points over 'none'
+    intervals: pd.DataFrame  # accuracy with 95% bootstrap CI per condition x language (percent)
+    comparisons: pd.DataFrame  # paired comparisons: difference, CI, p, Holm p, MDE (points)
+    gain_points: pd.DataFrame  # gain per (condition, seed, language) with its distances
+    regression: pd.DataFrame  # mixed-effects slopes of gain on the distances
 
 
 @dataclass
 class Analysis:
     tidy: pd.DataFrame  # every number, one per row (also written as results.parquet/csv)
     accuracy: pd.DataFrame  # test accuracy rows incl. per-run average ('avg')
-    summary: pd.DataFrame  # mean/std over seeds per condition x language
-    table: pd.DataFrame  # language x condition "mean ± std" (percent)
-    gains: pd.DataFrame | None  # language x condition, points over 'none'
+    summary: pd.DataFrame  # mean/std over seeds per task x condition x language
     conditions: list[str]  # in the study's order
+    tasks: dict[str, TaskAnalysis]  # per evaluated task, targets first
+    main_table: pd.DataFrame  # condition x task: average accuracy with 95% CI
+    curves: pd.DataFrame  # training logs: stage, target, condition, seed, step, metric, value
     provenance: pd.DataFrame
-    intervals: pd.DataFrame  # accuracy with 95% bootstrap CI per condition x language (percent)
-    comparisons: pd.DataFrame  # paired comparisons: difference, CI, p, Holm p, MDE (points)
+
+
+def condition_order(present) -> list[str]:
+    """The study's conditions in STUDY.md's order (random draws after `random`)."""
+    def key(c: str):
+        base = "random" if c.startswith("random-") else c
+        return (CONDITIONS.index(base) if base in CONDITIONS else 99, c)
+    return sorted(set(present), key=key)
+
+
+def label(condition: str) -> str:
+    """A condition's name in tables, with references marked as not zero-shot."""
+    return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
 
 
 def analyse(cfg: StudyConfig, out: Path) -> Analysis:
     tidy = results.collect(cfg)
     atomic_write_text(out / "results.csv", tidy.to_csv(index=False))
     atomic_write_bytes(out / "results.parquet", tidy.to_parquet(index=False))
-    present = set(tidy.condition)
-    order = sorted(present, key=lambda c: (CONDITIONS.index(c.split("-")[0])
-                                           if c.split("-")[0] in CONDITIONS else 99, c))
+    order = condition_order(tidy.condition)
+    zero_shot = [c for c in order if c not in REFERENCE_CONDITIONS]
     summary = results.seed_summary(tidy, order)
-    correct = stats.correctness(results.run_dirs(cfg), "test")
-    intervals = stats.accuracy_intervals(correct, order)
-    compared = stats.comparisons(correct, order)
-    atomic_write_text(out / "accuracy_ci.csv", intervals.to_csv(index=False))
-    atomic_write_text(out / "comparisons.csv", compared.to_csv(index=False))
+    accuracy = results.test_accuracy(tidy)
+    distances = _target_distances(cfg)
+    tasks, ci_tables, compared_all, regressions = {}, [], [], []
+    for target in cfg.data.targets:
+        runs = results.run_dirs(cfg, target)
+        for task, _ in cfg.data.evaluated(target):
+            if not (accuracy.task == task).any():
+                continue
+            correct = stats.correctness(runs, task, "test")
+            intervals = stats.accuracy_intervals(correct, order).assign(task=task)
+            compared = stats.comparisons({k: v for k, v in correct.items() if k[0] in zero_shot},
+                                         zero_shot).assign(task=task)
+            points = stats.gain_table(accuracy[accuracy.task == task], distances,
+                                      exclude=REFERENCE_CONDITIONS) if "none" in order else None
+            regression = (stats.gain_regression(points) if points is not None and len(points)
+                          else pd.DataFrame()).assign(task=task)
+            tasks[task] = TaskAnalysis(
+                task=task, target=target, table=results.accuracy_table(summary, task)[order],
+                gains=results.gains(summary, task) if "none" in order else None,
+                intervals=intervals, comparisons=compared,
+                gain_points=points if points is not None else pd.DataFrame(), regression=regression)
+            ci_tables.append(intervals)
+            compared_all.append(compared)
+            regressions.append(regression)
+    atomic_write_text(out / "accuracy_ci.csv", pd.concat(ci_tables).to_csv(index=False))
+    atomic_write_text(out / "comparisons.csv", pd.concat(compared_all).to_csv(index=False))
+    atomic_write_text(out / "gain_regression.csv", pd.concat(regressions).to_csv(index=False))
     return Analysis(
-        tidy=tidy, accuracy=results.test_accuracy(tidy), summary=summary,
-        table=results.accuracy_table(summary)[order],
-        gains=results.gains(summary) if "none" in present else None,
-        conditions=order, provenance=provenance_table(results.run_dirs(cfg)),
-        intervals=intervals, comparisons=compared,
+        tidy=tidy, accuracy=accuracy, summary=summary, conditions=order, tasks=tasks,
+        main_table=main_table(tasks, order), curves=training_curves(cfg),
+        provenance=provenance_table(cfg),
     )
 
 
-def significance_table(compared: pd.DataFrame, language: str = "avg") -> pd.DataFrame:
-    """The comparisons on one language (default: the average), formatted for the report."""
+def _target_distances(cfg: StudyConfig) -> pd.DataFrame:
+    path = cfg.study_dir / "selection" / "target_distances.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no selection output; run the data-selection notebook first")
+    return pd.read_csv(path)
+
+
+def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame:
+    """Condition x evaluated task: average zero-shot test accuracy (percent) with its 95%
+    two-level bootstrap interval."""
+    cells = {}
+    for task, t in tasks.items():
+        avg = t.intervals[t.intervals.language == "avg"].set_index("condition")
+        cells[task] = {label(c): f"{avg.loc[c, 'accuracy']:.1f} [{avg.loc[c, 'ci_low']:.1f}, "
+                                 f"{avg.loc[c, 'ci_high']:.1f}]" for c in order if c in avg.index}
+    table = pd.DataFrame(cells).reindex([label(c) for c in order])
+    table.index.name = "condition"
+    return table
+
+
+def regression_table(tasks: dict[str, TaskAnalysis]) -> pd.DataFrame:
+    """Slopes of the gain (points) per unit of distance, per task, formatted for the report."""
+    rows = []
+    for task, t in tasks.items():
+        for r in t.regression[t.regression.term != "Intercept"].itertuples() if len(t.regression) else []:
+            rows.append({"task": task, "distance": r.term, "slope (points per unit)": f"{r.slope:+.1f}",
+                         "95% CI": f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}]", "p": f"{r.p:.3f}",
+                         "languages": r.languages, "observations": r.observations,
+                         "converged": "yes" if r.converged else "no (read with care)"})
+    return pd.DataFrame(rows).set_index(["task", "distance"]) if rows else pd.DataFrame()
+
+
+def training_curves(cfg: StudyConfig) -> pd.DataFrame:
+    """Every logged training loss and dev accuracy of phase 2 and phase 3, one row each."""
+    rows = []
+    for path in sorted((cfg.study_dir / "phase2").glob("*/metrics.json")):
+        m = read_json(path)
+        rows += [{"stage": "phase 2", "target": "-", "condition": m["condition"], "seed": cfg.phase2_seed,
+                  "step": r["step"], "metric": "training loss", "value": r["loss"]}
+                 for r in m["log_history"] if "loss" in r]
+    for run in results.run_dirs(cfg):
+        m = read_json(run / "metrics.json")
+        for r in m["log_history"]:
+            for key, metric in (("loss", "training loss"), ("eval_accuracy", "English dev accuracy")):
+                if key in r:
+                    rows.append({"stage": "phase 3", "target": m["target"], "condition": m["condition"],
+                                 "seed": m["seed"], "step": r["step"], "metric": metric, "value": r[key]})
+    return pd.DataFrame(rows, columns=["stage", "target", "condition", "seed", "step", "metric", "value"])
+
+
+def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") -> pd.DataFrame:
+    """Every task's comparisons on one language (default: the average), for the report."""
+    compared = pd.concat([t.comparisons for t in tasks.values()])
     rows = compared[compared.language == language]
     return pd.DataFrame({
         "difference (points)": rows["difference"].map("{:+.1f}".format).to_numpy(),
@@ -57,14 +153,17 @@ def significance_table(compared: pd.DataFrame, language: str = "avg") -> pd.Data
         "p": rows["p"].map("{:.3f}".format).to_numpy(),
         "p (Holm)": rows["p_holm"].map("{:.3f}".format).to_numpy(),
         "detectable (points)": rows["mde"].map("{:.1f}".format).to_numpy(),
-    }, index=pd.Index(rows["comparison"], name="comparison"))
+    }, index=pd.MultiIndex.from_arrays([rows["task"], rows["comparison"]], names=["task", "comparison"]))
 
 
-def provenance_table(runs: list[Path]) -> pd.DataFrame:
-    """Code version, key packages and data fingerprints across all runs (distinct values)."""
-    records = [read_json(r / "provenance.json") for r in runs]
+def provenance_table(cfg: StudyConfig) -> pd.DataFrame:
+    """Code version, key packages and data fingerprints across every stage's outputs
+    (distinct values; more than one means the outputs were not produced by one setup)."""
+    stage_dirs = [layout.selection_dir(cfg), *sorted((cfg.study_dir / "phase2").glob("*")),
+                  *results.run_dirs(cfg)]
+    records = [read_json(d / "provenance.json") for d in stage_dirs if (d / "provenance.json").is_file()]
     rows = {
-        "runs": str(len(records)),
+        "outputs": f"{len(records)} (selection, phase-2 encoders, phase-3 runs)",
         "git commit": _distinct(f"{r['git']['commit'] or 'unknown'}"
                                 f"{' (uncommitted changes)' if r['git']['dirty'] else ''}"
                                 for r in records),
@@ -72,9 +171,14 @@ def provenance_table(runs: list[Path]) -> pd.DataFrame:
         "python": _distinct(r["python"] for r in records),
         "platform": _distinct(r["platform"] for r in records),
     }
-    for pkg in ("torch", "transformers", "datasets", "urielplus"):
+    for pkg in ("torch", "transformers", "datasets", "urielplus", "statsmodels"):
         rows[pkg] = _distinct(str(r["packages"].get(pkg)) for r in records)
-    rows["English train data"] = _distinct(r["data_fingerprints"].get("train_en", "?") for r in records)
+    data: dict[str, set[str]] = {}
+    for r in records:
+        for name, fp in r["data_fingerprints"].items():
+            data.setdefault(name, set()).add(fp)
+    for name in sorted(data):
+        rows[f"data: {name}"] = ", ".join(sorted(data[name]))
     return pd.DataFrame({"value": rows})
 
 
@@ -83,23 +187,36 @@ def _distinct(values) -> str:
 
 
 def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
-    target = TASKS[cfg.data.target]
     seeds = analysis.tidy.groupby("condition").seed.nunique()
     demo = cfg.data.source == "local" and cfg.model.build is not None
+    targets = []
+    for name, t in cfg.data.targets.items():
+        also = "".join(f"; its model is also evaluated, without further training, on `{a}` "
+                       f"({len(TASKS[a].languages)} languages)" for a in t.also_evaluate)
+        targets.append(f"`{name}` (trained on English `{t.train}`, evaluated on "
+                       f"{len(cfg.data.eval_languages(name))} languages{also})")
     lines = [
         f"# Study report: {cfg.study}",
         "",
         "**Question.** Does intermediate-task training on typologically diverse non-English "
         "data beat English-only intermediate training for zero-shot cross-lingual transfer on "
-        "NLI?",
+        "the NLI tasks of XTREME-R?",
         "",
         f"**Design.** Pretrained encoder `{cfg.model.name_or_path}` → phase 2 (intermediate "
-        f"training, {cfg.selection.budget} examples for every condition) → phase 3 (training "
-        f"on English `{cfg.data.target_train}` with a fresh head, model selection on English "
-        f"dev only) → zero-shot evaluation on the test sets of `{target.name}` in "
-        f"{len(cfg.data.eval_languages())} languages. Conditions: "
-        + ", ".join(f"`{c}` ({seeds.get(c, 0)} seeds)" for c in analysis.conditions) + ".",
+        f"training, the same {cfg.selection.budget} examples and hyperparameters for every "
+        "condition; only the data differs) → phase 3 (training on English only with a fresh "
+        "head, model selection on English dev only) → zero-shot evaluation on the dev and test "
+        "sets of every language. Targets: " + "; ".join(targets) + ". Conditions: "
+        + ", ".join(f"`{label(c)}` ({seeds.get(c, 0)} seeds)" for c in analysis.conditions) + ". "
+        "Every interval is a 95% two-level bootstrap over phase-3 seeds and test examples; "
+        "comparisons are paired on the same test examples, with Holm's correction over each "
+        "task's comparisons.",
     ]
+    if any(c in REFERENCE_CONDITIONS for c in analysis.conditions):
+        lines += ["", "> **`translate-train` is a reference, not zero-shot:** its phase 2 trains on "
+                  f"machine-translated data (`{cfg.data.translate_train}`) in the target languages. "
+                  "It shows what target-language data buys; it is left out of the paired "
+                  "comparisons and the typology regression."]
     lines += ["", *typology_lines(cfg)]
     if demo:
         lines += ["", "> **Demo run.** These numbers come from a tiny model built locally and "

@@ -9,53 +9,66 @@ import pandas as pd
 from study.config import StudyConfig
 from study.io import read_json
 
-COLUMNS = ["study", "condition", "task", "target", "language", "split", "seed", "metric",
+COLUMNS = ["study", "condition", "family", "task", "target", "language", "split", "seed", "metric",
            "value", "n", "run_dir"]
+"""family: the phase-2 task family; task: what was evaluated; target: the task whose English
+training made the model (AmericasNLI rows have target xnli). Metrics: accuracy, and per class
+`gold:<label>` / `predicted:<label>` counts (a choice index for multiple choice)."""
 
 
-def run_dirs(cfg: StudyConfig) -> list[Path]:
-    """Finished phase-3 run directories (a `.partial` one is never read)."""
-    return sorted(p.parent for p in (cfg.study_dir / "runs").glob("*/seed*/metrics.json"))
+def run_dirs(cfg: StudyConfig, target: str | None = None) -> list[Path]:
+    """Finished phase-3 run directories, of one target or all (a `.partial` one is never read)."""
+    return sorted(p.parent for p in (cfg.study_dir / "runs").glob(f"{target or '*'}/*/seed*/metrics.json"))
 
 
 def collect(cfg: StudyConfig) -> pd.DataFrame:
-    """One row per (run, language, split, metric): study, condition, ..., value, n."""
+    """One row per (run, task, language, split, metric), as COLUMNS."""
     rows = []
     for run in run_dirs(cfg):
         m = read_json(run / "metrics.json")
-        base = {"study": m["study"], "condition": m["condition"], "task": m["target"],
+        base = {"study": m["study"], "condition": m["condition"], "family": m["phase2_family"],
                 "target": m["target"], "seed": m["seed"], "run_dir": str(run)}
-        for lang, r in m["test"].items():
-            rows.append({**base, "language": lang, "split": "test", "metric": "accuracy",
-                         "value": r["accuracy"], "n": r["n"]})
-        rows.append({**base, "language": "en", "split": "dev", "metric": "accuracy",
-                     "value": m["dev_en_accuracy"], "n": m["dev_en_n"]})
+        seen = set()
+        for task, splits in m["evaluation"].items():
+            for split, langs in splits.items():
+                for lang, r in langs.items():
+                    key = {**base, "task": task, "language": lang, "split": split, "n": r["n"]}
+                    seen.add((task, split, lang))
+                    rows.append({**key, "metric": "accuracy", "value": r["accuracy"]})
+                    rows += [{**key, "metric": f"{kind}:{label}", "value": count}
+                             for kind in ("gold", "predicted")
+                             for label, count in r[f"{kind}_counts"].items()]
+        if (m["train_task"], "dev", "en") not in seen:  # model selection (MNLI dev for XNLI)
+            rows.append({**base, "task": m["train_task"], "language": "en", "split": "dev",
+                         "metric": "accuracy", "value": m["dev_en_accuracy"], "n": m["dev_en_n"]})
     if not rows:
         raise FileNotFoundError(f"no finished runs under {cfg.study_dir / 'runs'}")
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def test_accuracy(df: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy rows plus, per run, the average over languages (language 'avg')."""
+    """Test accuracy rows plus, per run and task, the average over languages (language 'avg')."""
     test = df[(df.split == "test") & (df.metric == "accuracy")]
-    avg = (test.groupby(["study", "condition", "task", "target", "seed", "run_dir"], as_index=False)
+    avg = (test.groupby(["study", "condition", "family", "task", "target", "seed", "run_dir"],
+                        as_index=False)
                .agg(value=("value", "mean"), n=("n", "sum")))
     avg = avg.assign(language="avg", split="test", metric="accuracy")
     return pd.concat([test, avg[test.columns]], ignore_index=True)
 
 
 def seed_summary(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """Mean and standard deviation over seeds, per condition and language."""
+    """Mean and standard deviation over seeds, per task, condition and language."""
     acc = test_accuracy(df)
-    out = (acc.groupby(["condition", "language"])["value"]
+    out = (acc.groupby(["task", "condition", "language"])["value"]
               .agg(mean="mean", std="std", seeds="count").reset_index())
     if order:
         out["condition"] = pd.Categorical(out["condition"], [c for c in order if c in set(out.condition)])
-    return out.sort_values(["condition", "language"]).reset_index(drop=True)
+    return out.sort_values(["task", "condition", "language"]).reset_index(drop=True)
 
 
-def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Language x condition table of 'mean ± std' accuracy (percent), average last."""
+def accuracy_table(summary: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Language x condition table of `task`'s 'mean ± std' accuracy (percent), average last."""
+    summary = summary[summary.task == task]
     cell = summary.assign(text=lambda s: (100 * s["mean"]).map("{:.1f}".format) + " ± "
                           + (100 * s["std"].fillna(0)).map("{:.1f}".format))
     table = cell.pivot(index="language", columns="condition", values="text")
@@ -63,8 +76,9 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.loc[langs]
 
 
-def gains(summary: pd.DataFrame, baseline: str = "none") -> pd.DataFrame:
-    """Mean accuracy minus the baseline condition's, language x condition (points)."""
+def gains(summary: pd.DataFrame, task: str, baseline: str = "none") -> pd.DataFrame:
+    """`task`'s mean accuracy minus the baseline condition's, language x condition (points)."""
+    summary = summary[summary.task == task]
     mean = summary.pivot(index="language", columns="condition", values="mean")
     if baseline not in mean.columns:
         raise KeyError(f"baseline condition {baseline!r} has no runs; conditions: {list(mean.columns)}")

@@ -1,7 +1,7 @@
 """Execute one notebook of the study with papermill, atomically (the workflow's rules call this).
 
-    python -m study.runner notebooks/03_target_training.ipynb outputs/demo/runs/en/seed0 \\
-        --params params/demo.yaml -p condition en -p seed 0
+    python -m study.runner notebooks/03_target_training.ipynb outputs/demo/runs/demo_nli/en/seed0 \\
+        --params params/demo.yaml -p target demo_nli -p condition en -p seed 0
 
 The params file is validated before anything runs. The notebook receives the parsed
 file (`params`), its path (`params_file`), its output folder (`out_dir`) and the
@@ -44,13 +44,21 @@ def check_kernel(name: str = KERNEL) -> None:
 
 
 def render_html(notebook: Path, html: Path) -> Path:
-    """The executed notebook as HTML without code cells."""
+    """The executed notebook as one self-contained HTML file without code cells: figures are
+    embedded PNGs, styles are inline, and the template's network scripts (MathJax and
+    require.js from a CDN, unused by the report) are dropped, so it reads offline."""
+    import re
+
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+                            exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    body = re.sub(r'<script[^>]*\bsrc="(?:https?:)?//[^"]*"[^>]*>\s*</script>', "", body)
+    remote = re.findall(r'(?:src|href)="((?:https?:)?//[^"]*)"', body)
+    if remote:
+        raise RuntimeError(f"{html}: the report would load {remote[:3]} from the network")
     return atomic_write_text(html, body)
 
 

@@ -5,8 +5,9 @@ A condition's budget is split over its languages (`selection.quota`: equal share
 first `budget % k` languages getting one more, or temperature sampling over their sizes);
 a language's quota is split over the tasks that provide it (`selection.task_quota`), which
 makes a multi-task mixture when several do (English: MNLI + ANLI). Short languages or
-tasks give all they have and the rest goes to the others. Zero-shot discipline: pool
-languages that are also languages of the target's test set are excluded.
+tasks give all they have and the rest goes to the others. Zero-shot discipline: a pool
+task's languages that an evaluated task of the same family tests are excluded (NLI data in
+an XNLI language would be translate-train).
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ def phase2_condition_ids(cfg: StudyConfig) -> list[str]:
 
 def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """Non-English pool languages (each with the tasks that have it) and the excluded ones."""
-    target_langs = set(cfg.data.eval_languages())
     pool: dict[str, list[str]] = {}
     excluded = []
     for name in cfg.data.phase2_pool:
+        # same task family as an evaluated task, in one of its languages: translate-train
+        held_out = cfg.data.zero_shot_languages(TASKS[name].family)
         for lang in TASKS[name].languages:
             if lang == typology.ENGLISH:
                 continue
-            if lang in target_langs:
+            if lang in held_out:
                 excluded.append(lang)
             else:
                 pool.setdefault(lang, []).append(name)
@@ -75,6 +77,8 @@ def plan_phase2(cfg: StudyConfig, dist) -> Phase2Plan:
         elif c == "random":
             draws = typology.select_random(list(pool), k, cfg.selection.random_draws, cfg.phase2_seed)
             langs.update({f"random-{d}": tuple(x) for d, x in enumerate(draws)})
+        elif c == "translate-train":  # the labelled reference: not zero-shot
+            langs[c] = cfg.data.translate_train_languages()
     return Phase2Plan(pool=pool, excluded=excluded, languages=langs)
 
 
@@ -167,7 +171,10 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
     clean: dict[str, dict[str, object]] = {}
     report: dict[str, dict] = {}
     for lang in plan.languages[condition]:
-        tasks = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
+        if condition == "translate-train":
+            tasks = (cfg.data.translate_train,)
+        else:
+            tasks = cfg.data.phase2_en if lang == "en" else plan.pool[lang]
         clean[lang], per_task = {}, {}
         for task in tasks:
             if (lang, task) not in cache:
@@ -176,8 +183,8 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
             if leaked and sel.leakage == "fail":
                 raise LeakageError(
                     f"condition {condition!r}: {leaked} {lang} training examples of {task!r} "
-                    f"occur in {cfg.data.target!r} dev/test sets; set selection.leakage: drop to "
-                    f"remove them, or use other phase-2 data")
+                    f"occur in the dev/test sets of {sorted(cfg.data.targets)}; set "
+                    "selection.leakage: drop to remove them, or use other phase-2 data")
             clean[lang][task] = ds
             per_task[task] = {"available": len(ds), "leaked_removed": leaked}
         report[lang] = {"tasks": per_task,

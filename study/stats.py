@@ -94,9 +94,10 @@ COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("en+diverse", "en"))
 """The study's paired comparisons (STUDY.md), plus every condition against `none`."""
 
 
-def correctness(runs, split: str = "test") -> dict[tuple[str, str], np.ndarray]:
-    """(condition, language) -> seeds x examples 0/1 matrix, from the runs' prediction
-    files (predictions/{split}-{lang}.jsonl, in test-set order), seeds in ascending order;
+def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], np.ndarray]:
+    """(condition, language) -> seeds x examples 0/1 matrix of `task`, from the runs'
+    prediction files (predictions/{task}/{split}-{lang}.jsonl, in test-set order; runs that
+    did not evaluate `task` have none), seeds in ascending order;
     'avg' concatenates the languages (equal weight per example, as the average of equal
     test sets)."""
     import json
@@ -105,7 +106,7 @@ def correctness(runs, split: str = "test") -> dict[tuple[str, str], np.ndarray]:
     rows: dict[tuple[str, str], dict[int, np.ndarray]] = defaultdict(dict)
     for run in runs:
         m = json.loads((run / "metrics.json").read_text())
-        for path in sorted((run / "predictions").glob(f"{split}-*.jsonl")):
+        for path in sorted((run / "predictions" / task).glob(f"{split}-*.jsonl")):
             lang = path.stem.removeprefix(f"{split}-")
             preds = [json.loads(x) for x in path.read_text().splitlines()]
             rows[m["condition"], lang][m["seed"]] = np.array([p["gold"] == p["pred"] for p in preds],
@@ -153,3 +154,50 @@ def comparisons(correct: dict, conditions: list[str]) -> pd.DataFrame:
                                      "p_holm", "mde", "n", "seeds"])
     df["p_holm"] = holm(df["p"].to_numpy())
     return df
+
+
+# -- gain against typological distance --------------------------------------------------
+def gain_table(accuracy: pd.DataFrame, distances: pd.DataFrame, baseline: str = "none",
+               exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (condition, seed, language) of a task: the gain in points over the
+    baseline's mean over seeds, with the language's distance to English and to the
+    condition's nearest phase-2 language (`selection/target_distances.csv`)."""
+    acc = accuracy[(accuracy.language != "avg") & (accuracy.split == "test")]
+    base = acc[acc.condition == baseline].groupby("language")["value"].mean()
+    rows = acc[(acc.condition != baseline) & ~acc.condition.isin(exclude)
+               & acc.language.isin(base.index)]
+    rows = rows.assign(gain=100 * (rows["value"].to_numpy() - base.loc[rows.language].to_numpy()))
+    merged = rows.merge(distances, left_on=["language", "condition"],
+                        right_on=["target_language", "condition"], how="inner")
+    return merged[["condition", "seed", "language", "gain", "to_english", "to_nearest_phase2",
+                   "nearest_phase2_language"]].reset_index(drop=True)
+
+
+PREDICTORS = ("to_english", "to_nearest_phase2")
+
+
+def gain_regression(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """gain ~ to_english + to_nearest_phase2 with a random intercept per target language
+    (statsmodels MixedLM, REML): slope per distance with its Wald interval and p-value.
+    With fewer than three languages there is nothing to fit and the table is empty; a
+    fit that does not converge is marked (`converged`)."""
+    import warnings
+
+    import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    columns = ["term", "slope", "ci_low", "ci_high", "p", "languages", "observations", "converged"]
+    if gains.language.nunique() < 3:
+        return pd.DataFrame(columns=columns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = smf.mixedlm("gain ~ " + " + ".join(PREDICTORS), gains, groups=gains["language"]).fit(
+            reml=True)
+    converged = bool(fit.converged) and not any(issubclass(w.category, ConvergenceWarning)
+                                                for w in caught)
+    ci = fit.conf_int(alpha=1 - level)
+    return pd.DataFrame([{"term": term, "slope": float(fit.params[term]), "ci_low": float(ci.loc[term, 0]),
+                          "ci_high": float(ci.loc[term, 1]), "p": float(fit.pvalues[term]),
+                          "languages": int(gains.language.nunique()), "observations": len(gains),
+                          "converged": converged}
+                         for term in ("Intercept", *PREDICTORS)], columns=columns)

@@ -19,7 +19,7 @@ def _write(root: Path, task: str, lang: str, split: str, rows: list[dict]) -> No
 
 
 def _cfg(root: Path) -> DataConfig:
-    return DataConfig(source="local", local_dir=root, target="xnli", target_train="mnli",
+    return DataConfig(source="local", local_dir=root, targets={"xnli": {"train": "mnli"}},
                       phase2_en="mnli", phase2_pool=["ocnli"])
 
 
@@ -69,7 +69,7 @@ def test_language_the_task_lacks_is_refused(tmp_path):
 
 
 def test_hub_offline_fails_fast_naming_the_dataset(tmp_path):
-    cfg = DataConfig(source="hub", target="xnli", target_train="mnli", phase2_en="mnli",
+    cfg = DataConfig(source="hub", targets={"xnli": {"train": "mnli"}}, phase2_en="mnli",
                      phase2_pool=["ocnli"])
     start = time.time()
     with pytest.raises(DataError, match=r"dataset 'facebook/xnli' \(config 'de'.*data.source: local"):
@@ -157,7 +157,7 @@ def test_csv_keeps_string_labels_and_refuses_bad_ids(tmp_path):
     siqa.parent.mkdir(parents=True)
     siqa.write_text('context,question,answerA,answerB,answerC,label\n'
                     '"Tracy lost her keys, sadly.",What next?,sing,dance,look for them,3\n')
-    cfg = DataConfig(source="local", local_dir=tmp_path, target="xnli", target_train="mnli",
+    cfg = DataConfig(source="local", local_dir=tmp_path, targets={"xnli": {"train": "mnli"}},
                      phase2_en="mnli", phase2_pool=["ocnli"])
     ds = load_split("siqa", "en", "train", cfg)
     assert ds[0]["label"] == 2 and ds[0]["premise"] == "Tracy lost her keys, sadly."
@@ -172,7 +172,7 @@ def test_list_columns_cannot_come_from_csv(tmp_path):
     path = tmp_path / "squad" / "en" / "train.csv"
     path.parent.mkdir(parents=True)
     path.write_text("id,question,context,answers\n1,q,c,a\n")
-    cfg = DataConfig(source="local", local_dir=tmp_path, target="xnli", target_train="mnli",
+    cfg = DataConfig(source="local", local_dir=tmp_path, targets={"xnli": {"train": "mnli"}},
                      phase2_en="mnli", phase2_pool=["ocnli"])
     with pytest.raises(DataError, match=r"list-valued column\(s\) \['answers'\].*use \.jsonl or \.parquet"):
         load_split("squad", "en", "train", cfg)

@@ -34,7 +34,8 @@ def _study(tmp_path: Path, leakage: str, planted: int):
         for row in test:  # a German test pair planted in the Japanese pool language
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     cfg = load_config(ROOT / "params/demo.yaml", {
-        "data.local_dir": str(data), "data.target_languages": ["en", "de"],
+        "data.local_dir": str(data),
+        "data.targets": {"demo_nli": {"train": "demo_nli", "languages": ["en", "de"]}},
         "selection.budget": 1500, "selection.leakage": leakage, "output_root": str(tmp_path)})
     plan = Phase2Plan(pool={"ja": ("demo_nli",)}, excluded=("de",),
                       languages={"en": ("en",), "diverse": ("ja",)})

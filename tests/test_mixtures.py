@@ -28,7 +28,8 @@ def _cfg(tmp_path: Path, mnli: int, anli_per_round: int, **selection):
     (data / "anli/en").mkdir(parents=True)
     for r in (1, 2, 3):
         (data / f"anli/en/train_r{r}.jsonl").write_text(_rows(f"anli-r{r}", anli_per_round))
-    overrides = {"data.local_dir": str(data), "data.target_languages": ["en", "de"],
+    overrides = {"data.local_dir": str(data),
+                 "data.targets": {"demo_nli": {"train": "demo_nli", "languages": ["en", "de"]}},
                  "data.phase2_en": ["mnli", "anli"], "selection.budget": 300,
                  "output_root": str(tmp_path), **{f"selection.{k}": v for k, v in selection.items()}}
     cfg = load_config(ROOT / "params/demo.yaml", overrides)
@@ -76,8 +77,9 @@ def test_mixture_is_drawn_deterministically_from_the_seed(tmp_path):
 
 
 def test_pool_language_lists_every_task_that_has_it():
-    cfg = load_config(ROOT / "params/full.yaml", {"data.phase2_pool": ["klue_nli", "ocnli", "xnli_mt"],
-                                                  "data.target_languages": ["en", "de"]})
+    cfg = load_config(ROOT / "params/full.yaml", {
+        "data.phase2_pool": ["klue_nli", "ocnli", "xnli_mt"],
+        "data.targets": {"xnli": {"train": "mnli", "languages": ["en", "de"]}}})
     pool, excluded = candidate_pool(cfg)
     assert pool["ko"] == ("klue_nli",) and pool["zh"] == ("ocnli", "xnli_mt") and excluded == ("de",)
 

@@ -28,7 +28,7 @@ def _jsonl(path: Path, rows) -> None:
 
 
 def _cfg(**kw) -> DataConfig:
-    return DataConfig(target="xnli", target_train="mnli", phase2_en="mnli",
+    return DataConfig(targets={"xnli": {"train": "mnli"}}, phase2_en="mnli",
                       phase2_pool=["klue_nli"], **kw)
 
 
@@ -77,6 +77,9 @@ def test_registry_entries_are_consistent():
     assert TASKS["xnli"].label_names == ("entailment", "neutral", "contradiction")
 
 
-def test_training_roles_refuse_heads_the_core_does_not_train_yet():
-    with pytest.raises(ConfigError, match=r"task 'xcopa' has head 'multiple_choice'"):
-        load_config(ROOT / "params/full.yaml", {"data.target": "xcopa"})
+def test_xcopa_is_a_target_trained_on_english_copa():
+    cfg = load_config(ROOT / "params/full.yaml")
+    assert cfg.data.targets["xcopa"].train == "copa"
+    assert cfg.data.evaluated("xcopa") == [("xcopa", TASKS["xcopa"].languages)]
+    with pytest.raises(ConfigError, match=r"task 'klue_nli' needs English train and dev"):
+        load_config(ROOT / "params/full.yaml", {"data.targets.xnli.train": "klue_nli"})

@@ -124,12 +124,12 @@ def hub(monkeypatch):
 
 
 def _data(**kw):
-    return DataConfig(target="xnli", target_train="mnli", phase2_en="mnli", phase2_pool=["klue_nli"],
+    return DataConfig(targets={"xnli": {"train": "mnli"}}, phase2_en="mnli", phase2_pool=["klue_nli"],
                       **kw)
 
 
 def test_every_registry_entry_has_a_fixture():
-    local_only = {"demo_nli", "demo_choice"}  # generated; tested in test_data and test_demo_data
+    local_only = {"demo_nli", "demo_choice", "demo_americas"}  # generated; see test_demo_data
     assert set(FIXTURES) | local_only == set(TASKS)
 
 
@@ -216,13 +216,19 @@ def test_tydiqa_language_without_rows_is_named(hub):
         load_split("tydiqa", "te", "train", _data())
 
 
-def test_phase2_takes_every_head_but_targets_are_nli():
+def test_phase2_takes_every_head_but_a_target_trains_on_its_own_head_and_labels():
     from study.config import ConfigError, load_config
     cfg = load_config("params/full.yaml", {"data.phase2_en": ["squad", "paws_x", "hellaswag"]})
     assert cfg.data.phase2_en == ("squad", "paws_x", "hellaswag")
-    with pytest.raises(ConfigError, match=r"task 'paws_x' has head 'pair_classification' and family "
-                                          r"'paraphrase'; targets .* are NLI"):
-        load_config("params/full.yaml", {"data.target_train": "paws_x"})
+    with pytest.raises(ConfigError, match=r"target 'xnli' \(pair_classification\) cannot be trained on "
+                                          r"'paws_x'.*head and labels must match"):
+        load_config("params/full.yaml", {"data.targets.xnli.train": "paws_x"})
+    with pytest.raises(ConfigError, match=r"target 'xcopa' .* cannot be trained on 'mnli'"):
+        load_config("params/full.yaml", {"data.targets.xcopa.train": "mnli"})
+    with pytest.raises(ConfigError, match=r"task 'squad' \(head 'extractive_qa'.*cannot be a target"):
+        load_config("params/full.yaml", {"data.targets": {"squad": {"train": "squad"}}})
+    with pytest.raises(ConfigError, match=r"also_evaluate 'xcopa' has another head"):
+        load_config("params/full.yaml", {"data.targets.xnli.also_evaluate": ["xcopa"]})
 
 
 @pytest.mark.parametrize(("change", "message"), [

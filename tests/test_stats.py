@@ -77,10 +77,10 @@ def _fake_run(root, condition, seed, correct_by_lang):
     import json
 
     run = root / condition / f"seed{seed}"
-    (run / "predictions").mkdir(parents=True)
+    (run / "predictions" / "xnli").mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({"condition": condition, "seed": seed}))
     for lang, correct in correct_by_lang.items():
-        (run / "predictions" / f"test-{lang}.jsonl").write_text("".join(
+        (run / "predictions" / "xnli" / f"test-{lang}.jsonl").write_text("".join(
             json.dumps({"index": i, "gold": "entailment", "pred": "entailment" if c else "neutral"}) + "\n"
             for i, c in enumerate(correct)))
     return run
@@ -95,7 +95,8 @@ def test_study_comparisons_from_prediction_files(tmp_path):
         for condition, p in (("none", 0.5), ("en", 0.5), ("diverse", 0.75)):
             runs.append(_fake_run(tmp_path, condition, seed,
                                   {lang: rng.random(300) < p for lang in ("de", "sw")}))
-    correct = correctness(runs)
+    correct = correctness(runs, "xnli")
+    assert correctness(runs, "xcopa") == {}  # another task's files are not read
     assert correct["diverse", "de"].shape == (2, 300) and correct["diverse", "avg"].shape == (2, 600)
     table = accuracy_intervals(correct, ["none", "en", "diverse"])
     avg = table[table.language == "avg"].set_index("condition")

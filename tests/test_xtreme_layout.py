@@ -26,8 +26,9 @@ def _write_xnli_dev(root: Path, lang: str, n_per_label: int = 830) -> list[str]:
 
 
 def _cfg(root: Path, **extra) -> DataConfig:
-    return DataConfig(source="hub", sources={"xnli": "xtreme"}, xtreme_dir=root, target="xnli",
-                      target_train="mnli", phase2_en="mnli", phase2_pool=["klue_nli"], **extra)
+    return DataConfig(source="hub", sources={"xnli": "xtreme"}, xtreme_dir=root,
+                      targets={"xnli": {"train": "mnli"}}, phase2_en="mnli", phase2_pool=["klue_nli"],
+                      **extra)
 
 
 def test_all_15_languages_give_2490_balanced_examples(tmp_path):
