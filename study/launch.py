@@ -5,7 +5,8 @@ on a multi-GPU node (or CPU processes with the gloo backend):
 
     python -m study.launch phase2 params/full.yaml en outputs/full/phase2/en
     torchrun --nproc_per_node 4 -m study.launch phase2 params/full.yaml en outputs/full/phase2/en
-    accelerate launch -m study.launch phase3 params/full.yaml en outputs/full/runs/en/seed0 --seed 0
+    accelerate launch -m study.launch phase3 params/full.yaml en outputs/full/runs/xnli/en/seed0 \
+        --target xnli --seed 0
 
 Every process trains; one (rank 0) writes the outputs. Phase 2's global batch is
 `phase2.batch_size` whatever the number of processes (accelerate splits each batch of
@@ -19,7 +20,8 @@ import argparse
 from pathlib import Path
 
 
-def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | None = None) -> dict:
+def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | None = None,
+        target: str | None = None) -> dict:
     from study import pipeline
 
     cfg = pipeline.configure(params_file)
@@ -28,16 +30,18 @@ def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | 
     if stage == "phase2":
         return pipeline.run_phase2(cfg, condition, out)
     if stage == "phase3":
-        return pipeline.run_phase3(cfg, condition, cfg.seeds[0] if seed is None else seed, out)
+        return pipeline.run_phase3(cfg, target or next(iter(cfg.data.targets)), condition,
+                                   cfg.seeds[0] if seed is None else seed, out)
     raise SystemExit(f"stage {stage!r}; accepted: phase2, phase3")
 
 
 def in_notebook(stage: str, params_file: str, condition: str, out_dir: str, num_processes: int,
-                seed: int | None = None) -> None:
+                seed: int | None = None, target: str | None = None) -> None:
     """Start `num_processes` processes from a notebook (GPUs, or CPU with gloo)."""
     from accelerate import notebook_launcher
 
-    notebook_launcher(run, (stage, params_file, condition, out_dir, seed), num_processes=num_processes)
+    notebook_launcher(run, (stage, params_file, condition, out_dir, seed, target),
+                      num_processes=num_processes)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("condition")
     parser.add_argument("out_dir")
     parser.add_argument("--seed", type=int, help="phase 3: the seed (default: the first of the params)")
+    parser.add_argument("--target", help="phase 3: a key of data.targets (default: the first)")
     args = parser.parse_args(argv)
-    run(args.stage, args.params, args.condition, args.out_dir, args.seed)
+    run(args.stage, args.params, args.condition, args.out_dir, args.seed, args.target)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_task_card_lists_every_dataset_with_its_roles_and_licence():
     card = datacard.task_card(load_config(ROOT / "params/full.yaml"))
-    assert list(card.index) == ["xnli", "mnli", "anli", "klue_nli", "indonli", "jnli", "ocnli"]
+    assert list(card.index) == ["xnli", "americas_nli", "xcopa", "mnli", "copa", "anli", "klue_nli",
+                                "indonli", "jnli", "ocnli", "xnli_mt"]
+    assert card.loc["americas_nli", "roles"] == "zero-shot evaluation"
+    assert card.loc["xnli_mt", "roles"] == "translate-train reference"
     assert card.loc["jnli", "hub id"] == "shunk031/JGLUE (JNLI)" and card.loc["anli", "task family"] == "nli"
     assert card.loc["mnli", "roles"] == "phase 3 (English); phase 2 (English)"
     assert card.loc["xnli", "origin"] == "human-translated"

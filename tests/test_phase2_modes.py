@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
     ("multi", {"phase2_en": ["demo_nli", "demo_choice"], "phase2_pool": ["demo_nli", "demo_choice"]},
      {"task_sampler": "uniform"}, {"demo_nli", "demo_choice"}),
     ("multi+mlm", {"phase2_en": ["demo_nli", "demo_choice"], "phase2_pool": ["demo_nli", "demo_choice"]},
-     {"mlm": True}, {"demo_nli", "demo_choice", "mlm"}),
+     {"mlm": True, "task_sampler": "temperature"}, {"demo_nli", "demo_choice", "mlm"}),
 ])
 def test_phase2_mode_from_params(tmp_path, mode, data, phase2, tasks):
     from conftest import TINY, write_params

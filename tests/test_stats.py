@@ -107,3 +107,53 @@ def test_study_comparisons_from_prediction_files(tmp_path):
     assert rows.loc[("diverse vs en", "avg"), "p_holm"] < 0.01  # the planted 25 points
     assert rows.loc[("en vs none", "avg"), "p"] > 0.01  # no effect there
     assert (compared.p_holm >= compared.p).all() and len(compared) == 9  # 3 comparisons x (2 + avg)
+
+
+def test_gain_table_by_hand():
+    import pandas as pd
+
+    from study.stats import gain_table
+
+    acc = pd.DataFrame({
+        "condition": ["none", "none", "en", "diverse", "diverse", "translate-train", "none"],
+        "seed": [0, 1, 0, 0, 0, 0, 0], "language": ["de", "de", "de", "de", "sw", "de", "avg"],
+        "split": "test", "value": [0.50, 0.60, 0.58, 0.65, 0.40, 0.9, 0.5]})
+    dist = pd.DataFrame({"target_language": ["de", "de", "sw"], "condition": ["en", "diverse", "diverse"],
+                         "to_english": [0.2, 0.2, 0.6], "nearest_phase2_language": ["en", "fi", "fi"],
+                         "to_nearest_phase2": [0.2, 0.1, 0.5]})
+    gains = gain_table(acc, dist, exclude=("translate-train",)).set_index(["condition", "language"])
+    # none's mean on de is 0.55; sw has no baseline, translate-train is excluded
+    assert gains.loc[("en", "de"), "gain"] == pytest.approx(3.0)
+    assert gains.loc[("diverse", "de"), "gain"] == pytest.approx(10.0)
+    assert len(gains) == 2 and gains.loc[("diverse", "de"), "to_nearest_phase2"] == 0.1
+
+
+def _gain_study(rng, slope, languages=12, seeds=3):
+    import pandas as pd
+
+    rows = []
+    for i in range(languages):
+        to_en, effect = rng.uniform(0.2, 0.8), rng.normal(0, 1.0)
+        for condition, to_near in (("en", to_en), ("diverse", rng.uniform(0.1, 0.5)),
+                                   ("similar", rng.uniform(0.1, 0.5))):
+            for seed in range(seeds):
+                rows.append({"condition": condition, "seed": seed, "language": f"l{i}",
+                             "to_english": to_en, "to_nearest_phase2": to_near,
+                             "gain": 1 + slope * to_en + effect + rng.normal(0, 0.5)})
+    return pd.DataFrame(rows)
+
+
+def test_gain_regression_finds_a_planted_slope_and_no_slope_where_none_is():
+    from study.stats import gain_regression
+
+    rng = np.random.default_rng(11)
+    fit = gain_regression(_gain_study(rng, slope=20)).set_index("term")
+    assert fit.loc["to_english", "ci_low"] < 20 < fit.loc["to_english", "ci_high"]
+    assert fit.loc["to_english", "ci_low"] > 0 and fit.loc["to_english", "p"] < 0.01
+    assert abs(fit.loc["to_nearest_phase2", "slope"]) < 2  # no planted effect: near 0, not 20
+    assert fit.loc["to_english", "languages"] == 12 and fit.loc["to_english", "observations"] == 108
+    null_p = [gain_regression(_gain_study(rng, slope=0)).set_index("term").loc["to_english", "p"]
+              for _ in range(40)]
+    assert np.mean(np.array(null_p) < 0.05) <= 0.2  # about 5% expected; roughly uniform
+    assert 0.3 < np.median(null_p) < 0.7
+    assert gain_regression(_gain_study(rng, slope=1, languages=2)).empty  # too few languages

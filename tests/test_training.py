@@ -61,7 +61,7 @@ def test_same_seed_same_predictions(tiny_model, tmp_path):
     for i in range(2):
         trainer = train_target(tiny_model, "pair_classification", _data(48), _data(12), T, seed=3,
                                work_dir=tmp_path / f"w{i}", run_key={"run": i})
-        runs.append(predict(trainer.model, trainer.processing_class, _data(12), 4, 32))
+        runs.append(predict(trainer.model, trainer.processing_class, _data(12), "pair_classification", 4, 32))
         runs.append(trainer.state.log_history[-1]["train_loss"])
     assert np.array_equal(runs[0], runs[2])
     assert runs[1] == runs[3]

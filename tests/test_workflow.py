@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from study.config import load_config
-from study.registry import NLI_LABELS
+from study.registry import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -32,68 +32,136 @@ def study(tmp_path_factory):
     from conftest import TINY, write_params
 
     tmp = tmp_path_factory.mktemp("wf")
-    params = write_params(tmp, **TINY)
+    params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "translate-train"],
+                                  "phase2": {**TINY["phase2"], "logging_steps": 4}})
     first = snakemake(params, tmp / "wd")
     assert first.returncode == 0, first.stderr[-4000:]
     return load_config(params), params, tmp
 
 
-def test_report_has_the_table_figures_and_demo_warning(study):
+def test_report_has_every_section_with_real_numbers(study):
+    import pandas as pd
+
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
-    assert "Zero-shot test accuracy per language and condition" in html
-    assert "not a scientific result" in html
+    for heading in ("Main result", "Paired comparisons", "Per language", "Gain and typological distance",
+                    "Training curves", "Provenance"):
+        assert f">{heading}<" in html, heading
+    assert "not a scientific result" in html  # the demo warning
+    assert "translate-train (reference, not zero-shot)" in html and "is a reference, not zero-shot" in html
     assert "pipeline.configure" not in html  # no code cells
-    assert html.count("<img") >= 3  # accuracy bars, CI bars and gain heatmap
-    assert "Paired comparisons" in html and "p (Holm)" in html and "diverse vs en" in html
-    compared = (cfg.study_dir / "analysis" / "comparisons.csv").read_text()
-    assert "diverse vs similar" in compared and "en vs none" in compared
+    # 1 CI figure, per task bars + heatmap (3 tasks), 3 regression figures, training curves
+    assert html.count("<img") >= 11
+    assert "p (Holm)" in html and "diverse vs en" in html and "slope (points per unit)" in html
     assert "greedy max-min" in html and "macrolanguage" in html  # the typology is stated
     for condition in cfg.conditions:
         assert f">{condition}<" in html
+    # The main table's numbers are those of the analysis files, not made up.
+    ci = pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv")
+    row = ci[(ci.task == "demo_choice") & (ci.condition == "diverse") & (ci.language == "avg")].iloc[0]
+    assert f"{row.accuracy:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}]" in html
+    regression = pd.read_csv(cfg.study_dir / "analysis" / "gain_regression.csv")
+    assert set(regression.task) == {"demo_nli", "demo_americas", "demo_choice"}
+    assert set(regression.term) == {"Intercept", "to_english", "to_nearest_phase2"}
+    compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
+    assert {"diverse vs similar", "en vs none"} <= set(compared.comparison)
+    assert not compared.comparison.str.contains("translate-train").any()  # not zero-shot: no test
 
 
-def test_every_run_wrote_metrics_for_every_language(study):
+def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):
+    """Headless Chromium, no network: the figures are drawn (coloured regions in separate
+    places of the page) and the main table is in the rendered DOM."""
+    import re
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
     cfg, _, _ = study
-    langs = cfg.data.eval_languages()
-    for condition in cfg.conditions:
-        run = cfg.study_dir / "runs" / condition / "seed0"
-        m = json.loads((run / "metrics.json").read_text())
-        assert set(m["test"]) == set(langs)
-        assert all(r["n"] == cfg.data.max_eval_examples for r in m["test"].values())
-        assert all(0 <= r["accuracy"] <= 1 for r in m["test"].values())
-        # Trained on English: well above chance (1/3) on English dev and test.
-        assert m["dev_en_accuracy"] > 0.6, (condition, m["dev_en_accuracy"])
-        assert m["test"]["en"]["accuracy"] > 0.6
-        prov = json.loads((run / "provenance.json").read_text())
-        assert prov["seed"] == 0 and prov["packages"]["transformers"]
-        assert "commit" in prov["git"] and prov["data_fingerprints"]["train_en"]
-        nb = nbformat.read(run / "03_target_training.ipynb", as_version=4)
-        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    report = cfg.study_dir / "report.html"
+    html = report.read_text()
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)  # nothing to fetch
+    assert html.count('src="data:image/png;base64,') == html.count("<img")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Chromium is missing: `make test` installs Debian's chromium (see README)"
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--proxy-server=127.0.0.1:9", "--window-size=1400,14000"]  # a dead proxy: no network
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", report.as_uri()], check=True, capture_output=True,
+                   timeout=120)
+    dom = subprocess.run([*flags, "--dump-dom", report.as_uri()], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    assert ">Main result<" in dom and "demo_americas" in dom
+    assert "translate-train (reference, not zero-shot)" in dom
+    rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    coloured = (rgb.max(axis=2) - rgb.min(axis=2)) > 60  # text and tables are grey; plots are not
+    rows = coloured.sum(axis=1) > 20
+    bands = np.flatnonzero(np.diff(rows.astype(int)) == 1).size + int(rows[0])
+    assert bands >= 8, f"only {bands} coloured regions in the screenshot: figures did not render"
 
 
-def test_xtreme_export_rescored_independently_matches_metrics(study):
+def test_every_run_wrote_metrics_for_every_task_split_and_language(study):
     cfg, _, _ = study
-    run = cfg.study_dir / "runs" / "diverse" / "seed0"
-    metrics = json.loads((run / "metrics.json").read_text())
+    for target in cfg.data.targets:
+        for condition in cfg.conditions:
+            run = cfg.study_dir / "runs" / target / condition / "seed0"
+            m = json.loads((run / "metrics.json").read_text())
+            assert m["target"] == target and m["phase2_family"] == "nli"
+            evaluated = dict(cfg.data.evaluated(target))
+            assert set(m["evaluation"]) == set(evaluated)
+            for task, langs in evaluated.items():
+                for split in ("dev", "test"):
+                    results = m["evaluation"][task][split]
+                    assert set(results) == set(langs)
+                    for r in results.values():
+                        assert r["n"] == cfg.data.max_eval_examples and 0 <= r["accuracy"] <= 1
+                        assert sum(r["gold_counts"].values()) == sum(r["predicted_counts"].values()) == r["n"]
+            # Trained on English: well above chance on English dev.
+            assert m["dev_en_accuracy"] > 0.6, (target, condition, m["dev_en_accuracy"])
+            prov = json.loads((run / "provenance.json").read_text())
+            assert prov["seed"] == 0 and prov["packages"]["transformers"]
+            assert "commit" in prov["git"] and prov["data_fingerprints"][f"{target} en train"]
+            nb = nbformat.read(run / "03_target_training.ipynb", as_version=4)
+            assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    m = json.loads((cfg.study_dir / "runs/demo_nli/none/seed0/metrics.json").read_text())
+    assert m["evaluation"]["demo_nli"]["test"]["en"]["accuracy"] > 0.6
+    assert set(m["evaluation"]["demo_americas"]["test"]) == {"quy", "gn", "aym"}
+
+
+def test_xtreme_exports_rescored_independently_match_metrics(study):
+    cfg, _, _ = study
+    labels = ["entailment", "neutral", "contradiction"]  # XNLI's label ids, written out here
+    run = cfg.study_dir / "runs" / "demo_nli" / "diverse" / "seed0"
+    metrics = json.loads((run / "metrics.json").read_text())["evaluation"]["demo_nli"]["test"]
     for lang in ("de", "zh", "en"):
         predicted = (run / "xtreme" / "xnli" / f"test-{lang}.tsv").read_text().splitlines()
-        gold_rows = [json.loads(x) for x in
-                     (cfg.data.local_dir / "demo_nli" / lang / "test.jsonl").open()]
-        gold = [NLI_LABELS[r["label"]] for r in gold_rows][: len(predicted)]
+        gold = [labels[json.loads(x)["label"]]
+                for x in (cfg.data.local_dir / "demo_nli" / lang / "test.jsonl").open()]
+        assert len(predicted) == cfg.data.max_eval_examples and set(predicted) <= set(labels)
+        accuracy = sum(p == g for p, g in zip(predicted, gold, strict=False)) / len(predicted)
+        assert accuracy == pytest.approx(metrics[lang]["accuracy"])
+    run = cfg.study_dir / "runs" / "demo_choice" / "en" / "seed0"
+    metrics = json.loads((run / "metrics.json").read_text())["evaluation"]["demo_choice"]["test"]
+    for lang in cfg.data.eval_languages("demo_choice"):
+        predicted = [json.loads(x) for x in (run / "xtreme" / "xcopa" / f"test-{lang}.jsonl").open()]
+        gold = [json.loads(x)["label"]
+                for x in (cfg.data.local_dir / "demo_choice" / lang / "test.jsonl").open()]
         assert len(predicted) == cfg.data.max_eval_examples
-        assert set(predicted) <= set(NLI_LABELS)
-        accuracy = sum(p == g for p, g in zip(predicted, gold, strict=True)) / len(gold)
-        assert accuracy == pytest.approx(metrics["test"][lang]["accuracy"])
+        assert all(set(p) == {"label"} and p["label"] in (0, 1) for p in predicted)
+        accuracy = sum(p["label"] == g for p, g in zip(predicted, gold, strict=False)) / len(predicted)
+        assert accuracy == pytest.approx(metrics[lang]["accuracy"])
+    assert not (cfg.study_dir / "runs/demo_nli/en/seed0/xtreme/demo_americas").exists()  # not XTREME
 
 
 def test_selection_is_budget_matched_and_zero_shot(study):
     cfg, _, _ = study
     sel = json.loads((cfg.study_dir / "selection" / "metrics.json").read_text())
-    target_langs = set(cfg.data.eval_languages())
-    assert not set(sel["pool"]) & target_langs
-    assert set(sel["excluded_target_languages"]) == target_langs - {"en"}
-    for condition in ("en", "diverse", "similar"):
+    nli_tested = cfg.data.zero_shot_languages("nli")
+    assert nli_tested >= {"de", "zh", "quy"} and "id" not in nli_tested  # id: only the MC target's
+    assert not set(sel["pool"]) & nli_tested
+    assert set(sel["excluded_target_languages"]) == (nli_tested & set(TASKS["demo_nli"].languages)) - {"en"}
+    assert sel["languages"]["translate-train"] == ["de", "ru", "ar", "hi", "sw", "zh"]
+    for condition in ("en", "diverse", "similar", "translate-train"):
         rows = "".join(f.read_text() for f in (cfg.study_dir / "selection" / "phase2_data" / condition
                                                 ).glob("*.jsonl"))
         assert len(rows.splitlines()) == cfg.selection.budget
@@ -117,10 +185,18 @@ def test_tidy_results_table(study):
 
     cfg, _, _ = study
     df = pd.read_parquet(cfg.study_dir / "analysis" / "results.parquet")
-    assert {"study", "condition", "language", "split", "seed", "metric", "value", "n",
-            "run_dir"} <= set(df.columns)
-    assert set(df.condition) == set(cfg.conditions)
-    assert len(df[df.split == "test"]) == len(cfg.conditions) * len(cfg.data.eval_languages())
+    assert list(df.columns) == ["study", "condition", "family", "task", "target", "language", "split",
+                                "seed", "metric", "value", "n", "run_dir"]
+    assert set(df.condition) == set(cfg.conditions) and set(df.family) == {"nli"}
+    acc = df[(df.split == "test") & (df.metric == "accuracy")]
+    expected = sum(len(langs) for target in cfg.data.targets for _, langs in cfg.data.evaluated(target))
+    assert len(acc) == len(cfg.conditions) * expected
+    americas = acc[acc.task == "demo_americas"]
+    assert set(americas.target) == {"demo_nli"} and set(americas.language) == {"quy", "gn", "aym"}
+    counts = df[(df.metric.str.startswith("gold:")) & (df.task == "demo_choice")]
+    assert set(counts.metric) == {"gold:0", "gold:1"}
+    # The CSV holds the same rows.
+    assert len(pd.read_csv(cfg.study_dir / "analysis" / "results.csv")) == len(df)
 
 
 def test_second_run_does_nothing(study):
@@ -164,8 +240,8 @@ def test_selection_notebook_shows_sets_scores_distances_and_both_figures(study):
                      if c.cell_type == "code" for o in c.outputs)
     assert "n_families" in text and "uriel_code" in text and "to_english" in text
     targets = pd.read_csv(sel_dir / "target_distances.csv")
-    assert set(targets.target_language) == set(cfg.data.eval_languages())
-    assert set(targets.condition) == {"en", "diverse", "similar"}
+    assert set(targets.target_language) == set(cfg.data.evaluated_languages())
+    assert set(targets.condition) == {"en", "diverse", "similar", "translate-train"}
     en_rows = targets[targets.condition == "en"]
     assert (en_rows.to_nearest_phase2 == en_rows.to_english).all()
     sel = json.loads((sel_dir / "metrics.json").read_text())
