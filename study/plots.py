@@ -33,10 +33,12 @@ def loss_curve(log_history: list[dict], title: str = "training loss"):
     return fig
 
 
-def accuracy_by_language(acc: pd.DataFrame, order: list[str] | None = None):
-    """Bars of test accuracy per language and condition; error bars: sd over seeds."""
+def accuracy_by_language(acc: pd.DataFrame, order: list[str] | None = None,
+                         languages: list[str] | None = None):
+    """Bars of test accuracy per language (in `languages` order) and condition (in `order`);
+    error bars: sd over seeds."""
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * acc.language.nunique()), 3.5))
-    sns.barplot(data=acc, x="language", y="value", hue="condition", hue_order=order,
+    sns.barplot(data=acc, x="language", y="value", hue="condition", hue_order=order, order=languages,
                 errorbar="sd", ax=ax)
     ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance")
     ax.set(ylabel="accuracy", ylim=(0, 1), title="Zero-shot test accuracy (mean ± sd over seeds)")

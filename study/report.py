@@ -64,7 +64,7 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
     tasks, ci_tables, compared_all, regressions = {}, [], [], []
     for target in cfg.data.targets:
         runs = results.run_dirs(cfg, target)
-        for task, _ in cfg.data.evaluated(target):
+        for task, langs in cfg.data.evaluated(target):
             if not (accuracy.task == task).any():
                 continue
             correct = stats.correctness(runs, task, "test")
@@ -76,8 +76,8 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
             regression = (stats.gain_regression(points) if points is not None and len(points)
                           else pd.DataFrame()).assign(task=task)
             tasks[task] = TaskAnalysis(
-                task=task, target=target, table=results.accuracy_table(summary, task)[order],
-                gains=results.gains(summary, task) if "none" in order else None,
+                task=task, target=target, table=results.accuracy_table(summary, task, list(langs))[order],
+                gains=results.gains(summary, task, languages=list(langs)) if "none" in order else None,
                 intervals=intervals, comparisons=compared,
                 gain_points=points if points is not None else pd.DataFrame(), regression=regression)
             ci_tables.append(intervals)

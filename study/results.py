@@ -66,20 +66,27 @@ def seed_summary(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFra
     return out.sort_values(["task", "condition", "language"]).reset_index(drop=True)
 
 
-def accuracy_table(summary: pd.DataFrame, task: str) -> pd.DataFrame:
+def _by_language(table: pd.DataFrame, languages: list[str] | None) -> pd.DataFrame:
+    """Rows in the given language order (the rest alphabetically), the average last."""
+    first = [x for x in languages or [] if x in table.index]
+    rest = sorted(x for x in table.index if x not in first and x != "avg")
+    return table.loc[first + rest + (["avg"] if "avg" in table.index else [])]
+
+
+def accuracy_table(summary: pd.DataFrame, task: str, languages: list[str] | None = None) -> pd.DataFrame:
     """Language x condition table of `task`'s 'mean ± std' accuracy (percent), average last."""
     summary = summary[summary.task == task]
     cell = summary.assign(text=lambda s: (100 * s["mean"]).map("{:.1f}".format) + " ± "
                           + (100 * s["std"].fillna(0)).map("{:.1f}".format))
-    table = cell.pivot(index="language", columns="condition", values="text")
-    langs = [x for x in table.index if x != "avg"] + ["avg"]
-    return table.loc[langs]
+    return _by_language(cell.pivot(index="language", columns="condition", values="text"), languages)
 
 
-def gains(summary: pd.DataFrame, task: str, baseline: str = "none") -> pd.DataFrame:
-    """`task`'s mean accuracy minus the baseline condition's, language x condition (points)."""
+def gains(summary: pd.DataFrame, task: str, baseline: str = "none",
+          languages: list[str] | None = None) -> pd.DataFrame:
+    """`task`'s mean accuracy minus the baseline condition's, language x condition (points),
+    rows in the order of `languages`, the average last."""
     summary = summary[summary.task == task]
     mean = summary.pivot(index="language", columns="condition", values="mean")
     if baseline not in mean.columns:
         raise KeyError(f"baseline condition {baseline!r} has no runs; conditions: {list(mean.columns)}")
-    return 100 * mean.drop(columns=baseline).sub(mean[baseline], axis=0)
+    return _by_language(100 * mean.drop(columns=baseline).sub(mean[baseline], axis=0), languages)

@@ -176,3 +176,20 @@ def test_list_columns_cannot_come_from_csv(tmp_path):
                      phase2_en="mnli", phase2_pool=["ocnli"])
     with pytest.raises(DataError, match=r"list-valued column\(s\) \['answers'\].*use \.jsonl or \.parquet"):
         load_split("squad", "en", "train", cfg)
+
+
+def test_dataset_fingerprint_follows_content_not_processing_history(tmp_path):
+    from datasets import Dataset, load_dataset
+
+    from study.provenance import dataset_fingerprint
+
+    rows = {"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [0, 2], "lang": ["de", "de"]}
+    built = Dataset.from_dict(rows).select([1, 0]).select([1, 0])  # same rows after two operations
+    path = tmp_path / "set.jsonl"
+    built.to_json(path)
+    read_back = load_dataset("json", data_files=str(path), split="train")
+    assert built._fingerprint != read_back._fingerprint  # what the old fingerprint got wrong
+    assert dataset_fingerprint(built) == dataset_fingerprint(read_back)
+    changed = Dataset.from_dict({**rows, "label": [0, 1]})
+    reordered = Dataset.from_dict(rows).select([1, 0])
+    assert len({dataset_fingerprint(d) for d in (built, changed, reordered)}) == 3

@@ -157,3 +157,20 @@ def test_gain_regression_finds_a_planted_slope_and_no_slope_where_none_is():
     assert np.mean(np.array(null_p) < 0.05) <= 0.2  # about 5% expected; roughly uniform
     assert 0.3 < np.median(null_p) < 0.7
     assert gain_regression(_gain_study(rng, slope=1, languages=2)).empty  # too few languages
+
+
+def test_per_language_tables_follow_the_task_language_order_with_the_average_last():
+    import pandas as pd
+
+    from study.results import accuracy_table, gains
+
+    rows = [{"task": "t", "condition": c, "language": lang, "mean": m, "std": 0.01, "seeds": 2}
+            for c, base in (("none", 0.40), ("en", 0.50))
+            for lang, m in (("sw", base), ("ar", base + 0.1), ("avg", base + 0.05), ("de", base + 0.2))]
+    summary = pd.DataFrame(rows)
+    table = accuracy_table(summary, "t", ["de", "sw"])
+    assert list(table.index) == ["de", "sw", "ar", "avg"]  # given order, the rest sorted, avg last
+    assert table.loc["ar", "en"] == "60.0 ± 1.0"
+    gain = gains(summary, "t", languages=["de", "sw"])
+    assert list(gain.index) == ["de", "sw", "ar", "avg"] and list(gain.columns) == ["en"]
+    assert gain["en"].round(6).tolist() == [10.0] * 4

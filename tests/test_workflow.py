@@ -128,6 +128,18 @@ def test_every_run_wrote_metrics_for_every_task_split_and_language(study):
     assert set(m["evaluation"]["demo_americas"]["test"]) == {"quy", "gn", "aym"}
 
 
+def test_phase2_data_has_one_fingerprint_from_selection_to_phase2(study):
+    """The report's provenance shows one value per data set only if every stage hashes the
+    content, not `datasets`' processing history (selection builds the set, phase 2 reads
+    it back from jsonl)."""
+    cfg, _, _ = study
+    selected = json.loads((cfg.study_dir / "selection/provenance.json").read_text())["data_fingerprints"]
+    for condition in ("en", "diverse", "similar"):
+        used = json.loads((cfg.study_dir / "phase2" / condition / "provenance.json").read_text())
+        for name, fp in used["data_fingerprints"].items():
+            assert selected[name] == fp, (condition, name)
+
+
 def test_xtreme_exports_rescored_independently_match_metrics(study):
     cfg, _, _ = study
     labels = ["entailment", "neutral", "contradiction"]  # XNLI's label ids, written out here
