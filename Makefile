@@ -8,11 +8,11 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 KERNEL := xlt-study
 PARAMS ?= params/demo.yaml
-CORES  ?= 2
+CORES  ?= $(shell nproc 2>/dev/null || echo 2)
 # apt-get as root, or through sudo where that exists
 APT    := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: demo study plan test lab lint
+.PHONY: demo study plan clean test lab lint
 
 $(STAMP): pyproject.toml
 	# Debian's chromium renders the report in the report test (headless, offline).
@@ -27,15 +27,20 @@ $(STAMP): pyproject.toml
 
 ## demo: the offline demo study (CPU, tiny model, shipped data) -> outputs/demo/report.html
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/snakemake -s workflow/Snakefile --cores $(CORES) --config params=params/demo.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/python -m study.grid run params/demo.yaml --cores $(CORES)
 
-## study: any params file, e.g. make study PARAMS=params/full.yaml (needs the Hub or a filled cache)
+## study: any params file, e.g. make study PARAMS=params/full.yaml (needs the Hub or a filled cache);
+## on a SLURM cluster: make study PARAMS=params/full.yaml PROFILE=workflow/profiles/slurm
 study: $(STAMP)
-	$(BIN)/snakemake -s workflow/Snakefile --cores $(CORES) --config params=$(PARAMS)
+	$(BIN)/python -m study.grid run $(PARAMS) --cores $(CORES) $(if $(PROFILE),--profile $(PROFILE))
 
-## plan: what `make study` would run, without running it
+## plan: the jobs per stage and the projected compute of a study, without running it
 plan: $(STAMP)
-	$(BIN)/snakemake -s workflow/Snakefile --cores $(CORES) --config params=$(PARAMS) --dry-run --quiet rules
+	$(BIN)/python -m study.grid plan $(PARAMS)
+
+## clean: remove one study's outputs (outputs/<study>/), after asking
+clean: $(STAMP)
+	$(BIN)/python -m study.grid clean $(PARAMS)
 
 ## test: unit tests, params validation and notebook/workflow tests (offline)
 test: $(STAMP)

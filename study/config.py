@@ -330,6 +330,37 @@ class TrainConfig(_Section):
         return value
 
 
+class PlanConfig(_Section):
+    """What `python -m study.grid plan` needs to project the compute a study will cost."""
+
+    tokens_per_sequence: int | None = Field(
+        None, gt=0, description="Mean tokens of one input sequence (null: max_length, an upper bound).")
+    parameters: float | None = Field(
+        None, gt=0, description="Non-embedding parameters of the model (null: counted from its config).")
+    hardware: dict[str, float] = Field(
+        default_factory=dict, description="Profile name -> sustained training FLOP/s on it.")
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _yaml_float(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, str) else value
+
+    @field_validator("hardware", mode="before")
+    @classmethod
+    def _positive_rates(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for name, rate in value.items():
+            try:
+                out[name] = float(rate)
+            except (TypeError, ValueError):
+                raise ValueError(f"hardware {name!r}: expected FLOP/s as a number, got {rate!r}") from None
+            if out[name] <= 0:
+                raise ValueError(f"hardware {name!r}: FLOP/s must be positive, got {rate!r}")
+        return out
+
+
 class StudyConfig(_Section):
     study: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Name; outputs go to output_root/study.")
     description: str = ""
@@ -343,6 +374,7 @@ class StudyConfig(_Section):
     selection: SelectionConfig
     phase2: TrainConfig
     phase3: TrainConfig
+    plan: PlanConfig = Field(default_factory=PlanConfig)
     source_file: Path | None = Field(None, exclude=True)
 
     @field_validator("conditions")

@@ -1,6 +1,6 @@
 """Run one training stage outside a notebook, on one process or several.
 
-The same code as the notebooks (`study.pipeline`), for `torchrun` / `accelerate launch`
+The same code as the notebooks (`study.stages`), for `torchrun` / `accelerate launch`
 on a multi-GPU node (or CPU processes with the gloo backend):
 
     python -m study.launch phase2 params/full.yaml en outputs/full/phase2/en
@@ -19,20 +19,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+STAGE_MODULES = {"phase2": "study.stages.intermediate_training", "phase3": "study.stages.target_training"}
+
 
 def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | None = None,
         target: str | None = None) -> dict:
+    import importlib
+
     from study import pipeline
 
+    if stage not in STAGE_MODULES:
+        raise SystemExit(f"stage {stage!r}; accepted: {', '.join(STAGE_MODULES)}")
+    # Imported by name: a notebook that uses this module depends on its own stage's code
+    # only (study.grid hashes each stage's imports to decide what a code change reruns).
+    module = importlib.import_module(STAGE_MODULES[stage])
     cfg = pipeline.configure(params_file)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if stage == "phase2":
-        return pipeline.run_phase2(cfg, condition, out)
-    if stage == "phase3":
-        return pipeline.run_phase3(cfg, target or next(iter(cfg.data.targets)), condition,
-                                   cfg.seeds[0] if seed is None else seed, out)
-    raise SystemExit(f"stage {stage!r}; accepted: phase2, phase3")
+        return module.run_phase2(cfg, condition, out)
+    return module.run_phase3(cfg, target or next(iter(cfg.data.targets)), condition,
+                             cfg.seeds[0] if seed is None else seed, out)
 
 
 def in_notebook(stage: str, params_file: str, condition: str, out_dir: str, num_processes: int,
@@ -42,6 +49,16 @@ def in_notebook(stage: str, params_file: str, condition: str, out_dir: str, num_
 
     notebook_launcher(run, (stage, params_file, condition, out_dir, seed, target),
                       num_processes=num_processes)
+
+
+def in_processes(stage: str, params_file: str, condition: str, out: Path, processes: int,
+                 seed: int | None = None, target: str | None = None) -> dict:
+    """Run a stage on `processes` GPUs from a notebook (the workflow's `gpu` resource) and
+    return the metrics rank 0 wrote."""
+    import json
+
+    in_notebook(stage, params_file, condition, str(out), processes, seed, target)
+    return json.loads((Path(out) / "metrics.json").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:

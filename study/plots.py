@@ -119,15 +119,14 @@ def gain_vs_distance(points: pd.DataFrame, regression: pd.DataFrame, title: str 
     """Gain over `none` per (condition, seed, target language) against the language's
     distance to English and to the nearest phase-2 language, with the mixed-effects fit
     (each panel's line holds the other distance at its mean)."""
-    from study.stats import PREDICTORS
-
+    predictors = [c for c in ("to_english", "to_nearest_phase2") if c in points.columns]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     slopes = regression.set_index("term") if len(regression) else None
-    for ax, term in zip(axes, PREDICTORS, strict=True):
+    for ax, term in zip(axes, predictors, strict=True):
         sns.scatterplot(data=points, x=term, y="gain", hue="condition", style="condition", ax=ax,
                         legend=ax is axes[-1], alpha=0.8)
         if slopes is not None:
-            other = next(p for p in PREDICTORS if p != term)
+            other = next(p for p in predictors if p != term)
             xs = np.linspace(points[term].min(), points[term].max(), 20)
             ys = (slopes.loc["Intercept", "slope"] + slopes.loc[term, "slope"] * xs
                   + slopes.loc[other, "slope"] * points[other].mean())

@@ -42,7 +42,7 @@ def package_versions() -> dict[str, str | None]:
 
 
 def provenance(*, seed: int | None, params_fingerprint: str, params_file: str | None,
-               data: dict[str, str] | None = None) -> dict:
+               data: dict[str, str] | None = None, job: dict | None = None) -> dict:
     """The record every run writes as provenance.json."""
     import torch
 
@@ -58,6 +58,7 @@ def provenance(*, seed: int | None, params_fingerprint: str, params_file: str | 
         "params_file": params_file,
         "params_fingerprint": params_fingerprint,
         "data_fingerprints": data or {},
+        "job": job,
     }
 
 

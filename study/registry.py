@@ -54,6 +54,7 @@ class TaskSpec:
     xtreme_files: dict[str, str]  # split -> path in the XTREME download layout
     id_prefix: dict[str, str]  # lang -> prefix of the id column (one config holds every language)
     data_files: dict[str, str]  # source split -> file pattern in the repository (parquet exports)
+    examples: dict[str, int]  # our split -> examples per language (the plan's cost estimate)
 
     def hub_config(self, lang: str) -> str | None:
         return self.config.format(lang=lang) if self.config else None
@@ -76,7 +77,7 @@ def _load_registry() -> dict[str, TaskSpec]:
 
 
 _KEYS = {f for f in TaskSpec.__dataclass_fields__ if f != "name"}
-_OPTIONAL = {"label_values": None, "xtreme_files": {}, "id_prefix": {}, "data_files": {}}
+_OPTIONAL = {"label_values": None, "xtreme_files": {}, "id_prefix": {}, "data_files": {}, "examples": {}}
 
 
 def _spec(name: str, entry: dict) -> TaskSpec:
@@ -97,7 +98,7 @@ def _spec(name: str, entry: dict) -> TaskSpec:
            "label_values": tuple(values) if values is not None else None,
            "languages": tuple(entry["languages"]),
            "xtreme_files": entry["xtreme_files"] or {}, "id_prefix": entry["id_prefix"] or {},
-           "data_files": entry["data_files"] or {}},
+           "data_files": entry["data_files"] or {}, "examples": entry["examples"] or {}},
     )
     _check_spec(spec, where)
     return spec
@@ -135,6 +136,10 @@ def _check_spec(spec: TaskSpec, where: str) -> None:
         if lacking:
             raise ValueError(f"{where}: data_files must give a file pattern for every source split; "
                              f"missing {lacking}")
+    for split, n in spec.examples.items():
+        if split not in spec.splits or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"{where}: examples must map a split of {list(spec.splits)} to a positive "
+                             f"count, got {split!r}: {n!r}")
     if spec.id_prefix and set(spec.id_prefix) != set(spec.languages):
         raise ValueError(f"{where}: id_prefix must give a prefix for every language "
                          f"{list(spec.languages)}, got {sorted(spec.id_prefix)}")

@@ -164,6 +164,7 @@ def provenance_table(cfg: StudyConfig) -> pd.DataFrame:
     records = [read_json(d / "provenance.json") for d in stage_dirs if (d / "provenance.json").is_file()]
     rows = {
         "outputs": f"{len(records)} (selection, phase-2 encoders, phase-3 runs)",
+        "current": _currency(cfg, records),
         "git commit": _distinct(f"{r['git']['commit'] or 'unknown'}"
                                 f"{' (uncommitted changes)' if r['git']['dirty'] else ''}"
                                 for r in records),
@@ -180,6 +181,22 @@ def provenance_table(cfg: StudyConfig) -> pd.DataFrame:
     for name in sorted(data):
         rows[f"data: {name}"] = ", ".join(sorted(data[name]))
     return pd.DataFrame({"value": rows})
+
+
+def _currency(cfg: StudyConfig, records: list[dict]) -> str:
+    """Whether each output was produced by the current parameters and code: its recorded
+    job fingerprint against the one the workflow computes now (study.grid)."""
+    from study.grid import Job, fingerprint
+
+    stale = []
+    for r in records:
+        job = dict(r.get("job") or {})
+        recorded = job.pop("fingerprint", None)
+        if recorded is None or recorded != fingerprint(cfg, Job(**job)):
+            stale.append(str(Job(**job)) if job else "an output without a job record")
+    if not stale:
+        return f"all {len(records)} match the current parameters and code"
+    return f"{len(stale)} of {len(records)} do NOT match the current parameters or code: {', '.join(stale)}"
 
 
 def _distinct(values) -> str:

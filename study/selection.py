@@ -32,17 +32,6 @@ class Phase2Plan:
         return list(self.languages)
 
 
-def phase2_condition_ids(cfg: StudyConfig) -> list[str]:
-    """Phase-2 condition ids of a study, without computing any distance (for the workflow)."""
-    ids = []
-    for c in cfg.conditions:
-        if c == "random":
-            ids += [f"random-{d}" for d in range(cfg.selection.random_draws)]
-        elif c != "none":
-            ids.append(c)
-    return ids
-
-
 def candidate_pool(cfg: StudyConfig) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """Non-English pool languages (each with the tasks that have it) and the excluded ones."""
     pool: dict[str, list[str]] = {}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from study import pipeline
 from study.config import load_config
+from study.stages import intermediate_training, target_training
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -43,10 +43,9 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
     params = write_params(tmp_path, **{**TINY, "conditions": ["none", "en"],
                                        "phase2": {**TINY["phase2"], "epochs": 2}})
     cfg = load_config(params)
-    pipeline.run_selection(cfg, cfg.study_dir / "selection")
     # Dropout draws other masks when a batch is split over processes (like another seed):
     # switched off, the two runs differ only by float reduction order.
-    base = Path(pipeline.start_encoder(cfg, "none"))
+    base = Path(target_training.start_encoder(cfg, "none"))
     spec = json.loads((base / "config.json").read_text())
     (base / "config.json").write_text(json.dumps({**spec, "hidden_dropout_prob": 0.0,
                                                   "attention_probs_dropout_prob": 0.0}))
@@ -62,9 +61,7 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
     # initialisation and batch order). Adam turns float noise in near-zero gradients into
     # full-size steps, so two processes cannot match bit for bit; they must be far closer
     # to the one-process run than another seed is.
-    from datasets import load_dataset
-    sets = {f.stem: load_dataset("json", data_files=str(f), split="train")
-            for f in sorted((cfg.study_dir / "selection" / "phase2_data" / "en").glob("*.jsonl"))}
+    sets = intermediate_training.phase2_sets(cfg, "en")
     other = train_phase2(str(base), sets, cfg.phase2, seed=1, work_dir=tmp_path / "w",
                          run_key={"seed": 1})
     save_encoder(other, tmp_path / "other")

@@ -228,7 +228,7 @@ def test_failed_notebook_keeps_its_error_and_no_finished_dir(study):
          str(out), "--params", str(params), "-p", "condition", "no-such-condition"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
-    assert "no phase-2 data for condition 'no-such-condition'" in result.stderr
+    assert "no phase-2 condition 'no-such-condition'" in result.stderr
     assert not out.exists()
     executed = out.with_name("failed-run.partial") / "02_intermediate_training.ipynb"
     assert str(executed) in result.stderr
@@ -258,3 +258,43 @@ def test_selection_notebook_shows_sets_scores_distances_and_both_figures(study):
     assert (en_rows.to_nearest_phase2 == en_rows.to_english).all()
     sel = json.loads((sel_dir / "metrics.json").read_text())
     assert sel["uriel_codes"]["zh"] == "zho" and "typology_gaps" in sel
+
+
+def _dry_run_jobs(params: Path, workdir: Path) -> dict[str, int]:
+    result = snakemake(params, workdir, "--dry-run")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    return {name: int(n) for name, n in (line.split() for line in table if line.strip())}
+
+
+def test_editing_one_parameter_reruns_only_the_jobs_that_read_it(study):
+    import yaml
+
+    cfg, params, tmp = study
+    original = params.read_text()
+    raw = yaml.safe_load(original)
+    try:  # edited in place, as a user edits their params file
+        # selection.k decides diverse and similar only: not en, none or translate-train.
+        params.write_text(yaml.safe_dump({**raw, "selection": {**raw["selection"], "k": 1}}, sort_keys=False))
+        jobs = _dry_run_jobs(params, tmp / "wd")
+        runs = 2 * len(cfg.data.targets) * len(cfg.seeds)  # (diverse, similar) x targets x seeds
+        assert jobs == {"select": 1, "phase2": 2, "phase3": runs, "report": 1, "all": 1,
+                        "total": 5 + runs}
+        # A phase-3 setting reruns phase 3 and the report, no data selection or phase 2.
+        params.write_text(yaml.safe_dump({**raw, "phase3": {**raw["phase3"], "lr": 5e-4}}, sort_keys=False))
+        runs = len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)
+        assert _dry_run_jobs(params, tmp / "wd") == {"phase3": runs, "report": 1, "all": 1,
+                                                     "total": runs + 2}
+    finally:
+        params.write_text(original)
+    assert _dry_run_jobs(params, tmp / "wd") == {}  # as it was: nothing to do
+
+
+def test_report_checks_every_output_against_the_current_params_and_code(study):
+    cfg, _, _ = study
+    html = (cfg.study_dir / "report.html").read_text()
+    total = 1 + 4 + len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)  # select, phase 2, runs
+    assert f"all {total} match the current parameters and code" in html

@@ -1,0 +1,76 @@
+"""Stage 02: intermediate-task training (phase 2) of one condition."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from study import typology
+from study.config import StudyConfig
+from study.grid import Job, fingerprint, phase2_conditions
+from study.io import atomic_write_bytes
+from study.leakage import evaluation_keys
+from study.pipeline import checkpoint_dir, write_record
+from study.provenance import dataset_fingerprint
+from study.selection import build_phase2_set, candidate_pool, plan_phase2
+
+
+def phase2_sets(cfg: StudyConfig, condition: str) -> dict:
+    """The condition's phase-2 sets (task -> Dataset), built as the data-selection stage
+    builds them: same parameters, same examples (the report checks their fingerprints).
+    Only this condition's inputs are read, so the job depends on nothing else."""
+    if condition not in phase2_conditions(cfg):
+        raise KeyError(f"{cfg.source_file}: no phase-2 condition {condition!r}; its phase-2 conditions "
+                       f"are {phase2_conditions(cfg)}")
+    kind = "random" if condition.startswith("random-") else condition
+    one = cfg.model_copy(update={"conditions": (kind,)})
+    dist = None
+    if kind in ("diverse", "similar", "en+diverse"):
+        pool = list(candidate_pool(cfg)[0])
+        dist = typology.distance_matrix(sorted({"en", *pool}), cfg.selection.feature_sets,
+                                        dict(cfg.selection.uriel_codes))
+    plan = plan_phase2(one, dist)
+    sets, _ = build_phase2_set(cfg, plan, condition, evaluation_keys(cfg))
+    return sets
+
+
+def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
+    import io
+
+    from study.pretrained import ensure_base_model
+    from study.training import phase2_tasks, save_encoder, train_phase2
+
+    sets = phase2_sets(cfg, condition)
+    for task, ds in sets.items():  # the data this encoder saw, next to it
+        buffer = io.BytesIO()
+        ds.to_json(buffer, force_ascii=False)
+        atomic_write_bytes(out / "data" / f"{task}.jsonl", buffer.getvalue())
+    job = Job("phase2", condition=condition)
+    work = checkpoint_dir(out)
+    start = time.time()
+    trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, cfg.phase2_seed, work,
+                           run_key={"stage": "phase2", "condition": condition,
+                                    "params": fingerprint(cfg, job)},
+                           tensorboard_dir=out / "tensorboard")
+    if not trainer.is_world_process_zero():  # distributed: one process writes the outputs
+        return {}
+    save_encoder(trainer, out / "encoder")
+    shutil.rmtree(work, ignore_errors=True)
+    metrics = {
+        "stage": "phase2", "condition": condition, "processes": trainer.args.world_size,
+        "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
+        "examples": sum(len(ds) for ds in sets.values()),
+        "tasks": phase2_tasks(sets, cfg.phase2.mlm), "task_examples": trainer.task_sizes,
+        "task_sampler": {"kind": cfg.phase2.task_sampler, "temperature": cfg.phase2.sampler_temperature
+                         if cfg.phase2.task_sampler == "temperature" else None,
+                         "probabilities": trainer.task_probabilities},
+        "languages": sorted({lang for ds in sets.values() for lang in ds["lang"]}),
+        "steps": trainer.state.global_step, "resumed_from": trainer.resumed_from,
+        "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
+    }
+    write_record(cfg, out, metrics, cfg.phase2_seed,
+                 {f"{condition}/{task}": dataset_fingerprint(ds) for task, ds in sets.items()}, job)
+    return metrics
+
+

@@ -1,0 +1,77 @@
+"""Stage 03: target-task training on English (phase 3) and zero-shot evaluation."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from study import layout
+from study.config import StudyConfig
+from study.data import load_split
+from study.grid import Job, fingerprint
+from study.pipeline import checkpoint_dir, phase2_family, write_record
+from study.provenance import dataset_fingerprint
+
+
+def start_encoder(cfg: StudyConfig, condition: str) -> str:
+    """Phase 3 starts from the condition's phase-2 encoder, or the pretrained model."""
+    from study.pretrained import ensure_base_model
+
+    if condition == "none":
+        return ensure_base_model(cfg)
+    path = layout.encoder_dir(cfg, condition)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no phase-2 encoder for condition {condition!r}; "
+                                "run the intermediate-training notebook (or `make demo`) first")
+    return str(path)
+
+
+def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Path) -> dict:
+    """Train `target` on English from the condition's encoder, select on English dev, and
+    evaluate zero-shot on dev and test of every language of the target (and of the tasks
+    evaluated with it)."""
+    from study.evaluation import evaluate_target, predict
+    from study.registry import TASKS
+    from study.training import train_target
+
+    if target not in cfg.data.targets:
+        raise KeyError(f"target {target!r} is not a target of {cfg.source_file}; "
+                       f"accepted: {sorted(cfg.data.targets)}")
+    d, train_task = cfg.data, cfg.data.targets[target].train
+    train = load_split(train_task, "en", "train", d, limit=d.max_train_examples)
+    dev = load_split(train_task, "en", "dev", d, limit=d.max_eval_examples)
+    job = Job("phase3", target=target, condition=condition, seed=seed)
+    work = checkpoint_dir(out)
+    start = time.time()
+    task = TASKS[train_task]
+    trainer = train_target(start_encoder(cfg, condition), task.head, train, dev, cfg.phase3, seed, work,
+                           run_key={"stage": "phase3", "target": target, "condition": condition,
+                                    "seed": seed, "params": fingerprint(cfg, job)},
+                           labels=task.label_set, tensorboard_dir=out / "tensorboard")
+    train_seconds = time.time() - start
+    model, tok = trainer.model, trainer.processing_class
+    dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
+    evaluation = evaluate_target(model, tok, cfg, target, out)
+    shutil.rmtree(work, ignore_errors=True)
+    test = evaluation[target]["test"]
+    metrics = {
+        "stage": "phase3", "study": cfg.study, "target": target, "condition": condition, "seed": seed,
+        "train_task": train_task, "phase2_family": phase2_family(cfg), "zero_shot": True,
+        "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
+        "dev_en_n": len(dev),
+        "evaluation": evaluation,
+        "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
+        "train": {"examples": len(train), "steps": trainer.state.global_step,
+                  "resumed_from": trainer.resumed_from, "processes": trainer.args.world_size,
+                  "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
+                  "seconds": round(train_seconds, 1)},
+        "log_history": trainer.state.log_history,
+    }
+    write_record(cfg, out, metrics, seed, {f"{train_task} en train": dataset_fingerprint(train),
+                                           f"{train_task} en dev": dataset_fingerprint(dev)}, job)
+    return metrics
+
+

@@ -1,0 +1,211 @@
+"""The study grid: which jobs a change reruns, the plan's projection, the study lock,
+`clean`, and the SLURM profile's dry run."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from study import grid
+from study.config import build_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL = ROOT / "params" / "full.yaml"
+
+
+def _changed(cfg, **sections):
+    """The config with some keys of some sections replaced (as an edited params file)."""
+    raw = cfg.resolved()
+    for section, values in sections.items():
+        raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
+    return build_config(raw, cfg.source_file)
+
+
+def _rerun(before, after) -> set[str]:
+    return {str(j) for j in grid.jobs(after) if grid.fingerprint(before, j) != grid.fingerprint(after, j)}
+
+
+def test_full_grid_has_every_condition_draw_target_and_seed():
+    cfg = load_config(FULL)
+    jobs = grid.jobs(cfg)
+    phase2 = [j.condition for j in jobs if j.stage == "phase2"]
+    assert phase2 == ["en", "diverse", "similar", "random-0", "random-1", "random-2", "en+diverse",
+                      "translate-train"]
+    phase3 = [j for j in jobs if j.stage == "phase3"]
+    assert len(phase3) == 2 * 9 * 3  # targets x (none + 8 phase-2 ids) x seeds
+    runs = {(j.target, j.condition, j.seed) for j in phase3}
+    assert {("xcopa", "none", 2), ("xnli", "random-1", 0)} <= runs
+
+
+def test_a_selection_parameter_reruns_only_the_conditions_that_choose_languages():
+    cfg = load_config(FULL)
+    rerun = _rerun(cfg, _changed(cfg, selection={"k": 3}))
+    chosen = {"diverse", "similar", "random-0", "random-1", "random-2", "en+diverse"}
+    expected = ({"select", "report"} | {f"phase2 {c}" for c in chosen}
+                | {f"phase3 {t}/{c}/seed{s}" for t in ("xnli", "xcopa") for c in chosen for s in (0, 1, 2)})
+    assert rerun == expected
+
+
+def test_one_condition_parameters_rerun_only_that_condition():
+    cfg = load_config(FULL)
+    # One more random draw: the new draw's jobs, and nothing that already ran.
+    more = _changed(cfg, selection={"random_draws": 4})
+    assert _rerun(cfg, more) == {"select", "report"}  # (random-3 is new: it has no output yet)
+    assert "phase2 random-3" in {str(j) for j in grid.jobs(more)}
+    # The translated data set is read by translate-train only.
+    rerun = _rerun(cfg, _changed(cfg, data={"translate_train": "xnli"}))
+    assert {j for j in rerun if not j.startswith(("select", "report"))} == (
+        {"phase2 translate-train"} | {f"phase3 {t}/translate-train/seed{s}" for t in ("xnli", "xcopa")
+                                      for s in (0, 1, 2)})
+
+
+def test_the_order_of_targets_in_the_file_changes_no_job():
+    cfg = load_config(FULL)
+    raw = cfg.resolved()
+    raw["data"]["targets"] = dict(reversed(list(raw["data"]["targets"].items())))
+    assert _rerun(cfg, build_config(raw, cfg.source_file)) == set()
+
+
+def test_phase3_parameters_and_seeds_leave_phase2_and_selection_alone():
+    cfg = load_config(FULL)
+    rerun = _rerun(cfg, _changed(cfg, phase3={"lr": 1e-5}))
+    assert rerun == {"report"} | {str(j) for j in grid.jobs(cfg) if j.stage == "phase3"}
+    assert _rerun(cfg, _changed(cfg, seeds=[0, 1, 2, 3])) == {"report"}  # seed 3 is new
+    assert _rerun(cfg, _changed(cfg, threads=2)) == set()  # how, not what
+
+
+def test_a_phase2_parameter_reruns_phase2_and_what_starts_from_it_not_none():
+    cfg = load_config(FULL)
+    rerun = _rerun(cfg, _changed(cfg, phase2={"lr": 2e-5}))
+    assert "select" not in rerun and not any(j.startswith("phase3 xnli/none") for j in rerun)
+    assert {f"phase2 {c}" for c in grid.phase2_conditions(cfg)} <= rerun
+    assert "phase3 xcopa/en/seed1" in rerun
+
+
+def test_code_dependencies_follow_the_imports_of_each_stage():
+    names = {stage: {p.name for p in grid.code_files(stage)} for stage in grid.STAGES}
+    assert {"stats.py", "report.py", "04_analysis.ipynb"} <= names["report"]
+    assert "stats.py" not in names["phase2"] | names["phase3"] | names["select"]
+    assert "evaluation.py" in names["phase3"] and "evaluation.py" not in names["phase2"]
+    assert {"training.py", "multitask.py", "selection.py"} <= names["phase2"]
+    assert "tasks.yaml" in names["select"] and "typology.py" in names["select"]
+    assert all({"config.py", "grid.py", "runner.py"} <= n for s, n in names.items() if s != "base_model")
+
+
+def test_plan_counts_jobs_and_projects_compute_from_tokens(tmp_path):
+    cfg = load_config(FULL)
+    table, n = grid.plan(cfg)
+    assert n == 3.02e8
+    assert dict(table["jobs"]) == {"select": 1, "phase2": 8, "phase3": 54, "report": 1, "total": 64}
+    # phase 2 by hand: 8 conditions x budget x epochs x tokens per sequence, 6 N FLOPs each
+    tokens = 8 * 20000 * 1 * 48
+    assert table.loc["phase2", "train tokens"] == tokens
+    assert table.loc["phase2", "PFLOP"] == pytest.approx(6 * n * tokens / 1e15)
+    assert table.loc["phase2", "hours on h100"] == pytest.approx(6 * n * tokens / 2.0e14 / 3600)
+    # phase 3 trains MNLI (392,702 examples, 5 epochs) per run of xnli: 9 conditions x 3 seeds
+    xnli_train = 27 * 392702 * 5 * 48
+    copa_train = 27 * 400 * 5 * 48 * 2  # two choices, one sequence each
+    assert table.loc["phase3", "train tokens"] == xnli_train + copa_train
+    assert table.loc["total", "PFLOP"] == pytest.approx(table["PFLOP"].drop("total").sum())
+
+
+def test_plan_names_the_missing_size_of_a_hub_task(tmp_path):
+    from conftest import write_params
+
+    cfg = load_config(FULL)
+    raw = cfg.resolved()
+    raw["data"]["targets"] = {"xnli": {"train": "anli"}}  # the registry has no ANLI sizes
+    params = write_params(tmp_path, **{k: raw[k] for k in ("data", "plan", "model")},
+                          study="sizes", conditions=["none", "en"])
+    result = subprocess.run([sys.executable, "-m", "study.grid", "plan", str(params)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "task 'anli' has no `examples` count for split 'train'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_plan_prints_the_cpu_projection():
+    result = subprocess.run([sys.executable, "-m", "study.grid", "plan", str(ROOT / "params/demo.yaml")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
+    assert "27 jobs (base_model 1, select 1, phase2 4, phase3 20, report 1)" in result.stdout
+
+
+def _hold_lock(params: Path) -> subprocess.Popen:
+    code = ("import sys, time; from study.config import load_config; from study.grid import study_lock\n"
+            "with study_lock(load_config(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(params)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_run_of_the_same_study_stops_with_a_message(tiny_params):
+    holder = _hold_lock(tiny_params)
+    try:
+        start = time.time()
+        result = subprocess.run([sys.executable, "-m", "study.grid", "run", str(tiny_params)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and time.time() - start < 60
+        assert "study 'tiny'" in result.stderr and f"pid {holder.pid}" in result.stderr
+        assert "wait for it to finish or stop it" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # Killed, the holder leaves no stale lock.
+    with grid.study_lock(load_config(tiny_params)):
+        pass
+
+
+def test_clean_asks_and_removes_only_its_own_study(tmp_path):
+    from conftest import TINY, write_params
+
+    mine = load_config(write_params(tmp_path, **TINY))
+    other = load_config(write_params(tmp_path / "o", **{**TINY, "study": "tiny2"},
+                                     output_root=str(tmp_path / "outputs")))
+    assert mine.output_root.resolve() == other.output_root.resolve()
+    for cfg in (mine, other):
+        (cfg.study_dir / "runs").mkdir(parents=True)
+        (cfg.study_dir / "runs" / "metrics.json").write_text("{}")
+    assert not grid.clean(mine.source_file, ask=lambda prompt: "n")
+    assert (mine.study_dir / "runs" / "metrics.json").exists()
+    prompts = []
+    assert grid.clean(mine.source_file, ask=lambda prompt: prompts.append(prompt) or "y")
+    assert "Remove study 'tiny'" in prompts[0] and "2 files" in prompts[0]  # metrics + .lock
+    assert not mine.study_dir.exists() and (other.study_dir / "runs" / "metrics.json").exists()
+
+
+def test_clean_refuses_without_a_terminal_and_while_the_study_runs(tiny_params):
+    cfg = load_config(tiny_params)
+    cfg.study_dir.mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "study.grid", "clean", str(tiny_params)],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "Pass --yes" in result.stderr and cfg.study_dir.exists()
+    holder = _hold_lock(tiny_params)
+    try:
+        with pytest.raises(grid.StudyLocked, match="is in use by pid"):
+            grid.clean(tiny_params, yes=True)
+        assert cfg.study_dir.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"),
+         "--config", f"params={FULL}", "--profile", str(ROOT / "workflow" / "profiles" / "slurm"),
+         "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    stats = dict(line.split() for line in out.split("Job stats:")[1].splitlines()[3:9] if line.strip())
+    assert stats == {"phase2": "8", "phase3": "54", "select": "1", "report": "1", "all": "1",
+                     "total": "65"}
+    phase3 = [block for block in out.split("rule phase3:")[1:]]
+    assert len(phase3) == 54
+    assert all("gpu=1" in b.split("Shell command")[0] and "-p processes 1" in b for b in phase3)
+    assert "slurm_partition=gpu" in phase3[0]
