@@ -339,6 +339,22 @@ class PlanConfig(_Section):
         None, gt=0, description="Non-embedding parameters of the model (null: counted from its config).")
     hardware: dict[str, float] = Field(
         default_factory=dict, description="Profile name -> sustained training FLOP/s on it.")
+    memory_mb: dict[str, int] = Field(
+        default_factory=dict,
+        description="Stage -> peak host memory of one job (MB). Local runs start jobs only while "
+                    "their sum fits in the memory available; stages left out count 2000.")
+
+    @field_validator("memory_mb", mode="before")
+    @classmethod
+    def _known_stages(cls, value: Any) -> Any:
+        stages = ("base_model", "select", "phase2", "phase3", "report")
+        if isinstance(value, dict):
+            for stage, mb in value.items():
+                if stage not in stages:
+                    raise ValueError(f"memory_mb: unknown stage {stage!r}; the stages are {list(stages)}")
+                if isinstance(mb, bool) or not isinstance(mb, int) or mb <= 0:
+                    raise ValueError(f"memory_mb {stage!r}: expected a positive number of MB, got {mb!r}")
+        return value
 
     @field_validator("parameters", mode="before")
     @classmethod

@@ -190,7 +190,8 @@ def job_params(cfg: StudyConfig, job: Job) -> dict:
                 "max_eval_examples": r["data"]["max_eval_examples"]}
     if job.stage == "select":  # every condition's data, side by side (no training)
         return {k: r[k] for k in ("study", "model", "data", "selection", "conditions", "phase2_seed")}
-    return {k: v for k, v in r.items() if k not in ("output_root", "threads")}  # the report: all
+    # the report: all that can change a result (not where outputs go, threads or the plan)
+    return {k: v for k, v in r.items() if k not in ("output_root", "threads", "plan")}
 
 
 def fingerprint(cfg: StudyConfig, job: Job) -> str:
@@ -344,13 +345,43 @@ def study_lock(cfg: StudyConfig):
             handle.truncate()
 
 
-def snakemake_command(params_file: Path, cores: int, profile: str | None, extra: list[str]) -> list[str]:
+DEFAULT_MEMORY_MB = 2000
+
+
+def memory_mb(cfg: StudyConfig, stage: str) -> int:
+    """Peak host memory of one job of `stage` (params `plan.memory_mb`), the rule's mem_mb."""
+    return cfg.plan.memory_mb.get(stage, DEFAULT_MEMORY_MB)
+
+
+def available_memory_mb() -> int:
+    """Memory this machine has free for jobs now (MemAvailable), in MB."""
+    import os
+
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+
+
+def local_parallelism(cfg: StudyConfig, cores: int, memory: int) -> int:
+    """How many phase-3 jobs a local run has going at once: cores and memory both bound it."""
+    return max(1, min(cores // cfg.threads, memory // memory_mb(cfg, "phase3")))
+
+
+def snakemake_command(params_file: Path, cores: int, profile: str | None, extra: list[str],
+                      memory: int | None = None) -> list[str]:
+    """The Snakemake call. A local run is bounded by cores and by memory (`--resources
+    mem_mb`, against each rule's declared mem_mb); a profile sets its own limits."""
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--config",
                f"params={params_file}"]
     if profile:
         command += ["--profile", profile]
     else:
-        command += ["--cores", str(cores)]
+        memory = available_memory_mb() if memory is None else memory
+        command += ["--cores", str(cores), "--resources", f"mem_mb={memory}"]
     return command + extra
 
 
@@ -371,7 +402,12 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
                   + f" (python -m study.grid plan {params_file})", flush=True)
         except (KeyError, RuntimeError) as e:  # the projection is information, not a requirement
             print(f"no compute projection: {e}", flush=True)
-        return subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra))
+        memory = available_memory_mb()
+        if not profile:
+            print(f"local run: up to {local_parallelism(cfg, cores, memory)} phase-3 jobs at once "
+                  f"({cores} cores, {cfg.threads} thread(s) a job; {memory} MB available, "
+                  f"{memory_mb(cfg, 'phase3')} MB a job)", flush=True)
+        return subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra, memory))
 
 
 def clean(params_file: Path, yes: bool = False, ask=input) -> bool:

@@ -49,6 +49,8 @@ def condition_order(present) -> list[str]:
 
 def label(condition: str) -> str:
     """A condition's name in tables, with references marked as not zero-shot."""
+    if condition == "random":
+        return "random (draws pooled)"
     return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
 
 
@@ -88,7 +90,7 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
     atomic_write_text(out / "gain_regression.csv", pd.concat(regressions).to_csv(index=False))
     return Analysis(
         tidy=tidy, accuracy=accuracy, summary=summary, conditions=order, tasks=tasks,
-        main_table=main_table(tasks, order), curves=training_curves(cfg),
+        main_table=main_table(tasks, stats.with_pooled_random(order)), curves=training_curves(cfg),
         provenance=provenance_table(cfg),
     )
 
@@ -143,6 +145,12 @@ def training_curves(cfg: StudyConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "target", "condition", "seed", "step", "metric", "value"])
 
 
+def _p_value(p: float) -> str:
+    """A p-value as the report prints it: three decimals, '<0.001' below (the bootstrap's
+    resolution is 2/(resamples + 1), about 0.001)."""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") -> pd.DataFrame:
     """Every task's comparisons on one language (default: the average), for the report."""
     compared = pd.concat([t.comparisons for t in tasks.values()])
@@ -150,8 +158,8 @@ def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") ->
     return pd.DataFrame({
         "difference (points)": rows["difference"].map("{:+.1f}".format).to_numpy(),
         "95% CI": [f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(rows.ci_low, rows.ci_high, strict=True)],
-        "p": rows["p"].map("{:.3f}".format).to_numpy(),
-        "p (Holm)": rows["p_holm"].map("{:.3f}".format).to_numpy(),
+        "p": rows["p"].map(_p_value).to_numpy(),
+        "p (Holm)": rows["p_holm"].map(_p_value).to_numpy(),
         "detectable (points)": rows["mde"].map("{:.1f}".format).to_numpy(),
     }, index=pd.MultiIndex.from_arrays([rows["task"], rows["comparison"]], names=["task", "comparison"]))
 
@@ -227,7 +235,10 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         + ", ".join(f"`{label(c)}` ({seeds.get(c, 0)} seeds)" for c in analysis.conditions) + ". "
         "Every interval is a 95% two-level bootstrap over phase-3 seeds and test examples; "
         "comparisons are paired on the same test examples, with Holm's correction over each "
-        "task's comparisons.",
+        "task's comparisons"
+        + ("; `random` pools its draws (each draw's seeds are its replicates) and is compared "
+           "as one condition" if any(c.startswith("random-") for c in analysis.conditions) else "")
+        + ".",
     ]
     if any(c in REFERENCE_CONDITIONS for c in analysis.conditions):
         lines += ["", "> **`translate-train` is a reference, not zero-shot:** its phase 2 trains on "
@@ -262,8 +273,8 @@ def typology_lines(cfg: StudyConfig) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for row in sel["summary"]:
-        cells = [_number(row.get(k)) for k in ("mean_pairwise", "min_pairwise", "mean_to_english",
-                                               "n_families", "n_scripts")]
+        cells = ([_number(row.get(k)) for k in ("mean_pairwise", "min_pairwise", "mean_to_english")]
+                 + [_count(row.get(k)) for k in ("n_families", "n_scripts")])
         lines.append(f"| `{row['condition']}` | {row['languages']} | " + " | ".join(cells) + " |")
     return lines
 
@@ -272,3 +283,8 @@ def _number(value) -> str:
     if value is None or value != value:  # missing or NaN (English only: no set to score)
         return "–"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _count(value) -> str:
+    """A count that may have been read as a float (NaN elsewhere in its column)."""
+    return "–" if value is None or value != value else str(int(value))

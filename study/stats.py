@@ -8,9 +8,13 @@ runs' prediction files.
   resampling seeds and test examples (both with replacement, examples jointly across
   seeds since every seed sees the same test set).
 - `paired_test`: the accuracy difference of two conditions on the same test examples,
-  its two-level bootstrap interval, and a sign-flip permutation p-value on the
-  per-example differences (each example's correctness averaged over seeds): under no
-  effect, swapping the two conditions' results on an example changes nothing.
+  its two-level bootstrap interval, and the two-sided p-value of that same bootstrap
+  (the smallest level at which the percentile interval excludes 0). The p-value thus
+  counts the spread over phase-3 seeds as the interval does: an example-level test
+  (a sign-flip permutation on per-example differences) would treat the trained models
+  as fixed and call a difference that one lucky seed makes significant. Where seeds
+  differ by no more than example noise, the nested bootstrap counts that noise twice and
+  is conservative (tests/test_stats.py simulates both cases).
 - `holm`: Holm's step-down correction over a family of comparisons (statsmodels).
 - `minimum_detectable_effect`: the smallest accuracy difference a paired comparison of
   this size detects with the given power, from the per-example differences' spread.
@@ -46,26 +50,50 @@ def _resample_means(stack: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     return out
 
 
+def _resample_difference(a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Two-level bootstrap draws of mean(a) - mean(b) when a and b have different numbers of
+    replicates: each resamples its own rows; both take the same example draw."""
+    rng = np.random.default_rng(seed)
+    n = a.shape[1]
+    out = np.empty(resamples)
+    for r in range(resamples):
+        rows_a = rng.integers(0, len(a), len(a))
+        rows_b = rng.integers(0, len(b), len(b))
+        examples = rng.integers(0, n, n)
+        out[r] = a[rows_a][:, examples].mean() - b[rows_b][:, examples].mean()
+    return out
+
+
 def paired_test(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
                 level: float = 0.95) -> dict[str, float]:
-    """a - b in accuracy (both seeds x examples on the same examples): difference, bootstrap
-    interval and permutation p-value (two-sided)."""
+    """a - b in accuracy (both seeds x examples on the same examples): difference, two-level
+    bootstrap interval and the bootstrap's two-sided p-value."""
     a = np.atleast_2d(np.asarray(a, dtype=float))
     b = np.atleast_2d(np.asarray(b, dtype=float))
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"paired comparison needs the same test examples: {a.shape[1]} vs {b.shape[1]}")
-    seeds = min(len(a), len(b))  # pair seed i with seed i
-    draws = _resample_means(np.stack([a[:seeds], b[:seeds]]), resamples, seed)
-    diff_draws = draws[:, 0] - draws[:, 1]
+    if len(a) == len(b):  # seed i of one condition with seed i of the other (same phase-3 seed)
+        draws = _resample_means(np.stack([a, b]), resamples, seed)
+        diff_draws = draws[:, 0] - draws[:, 1]
+    else:  # e.g. pooled random draws: no seed pairing, the examples stay paired
+        diff_draws = _resample_difference(a, b, resamples, seed)
+    seeds = min(len(a), len(b))
     low, high = np.quantile(diff_draws, [(1 - level) / 2, (1 + level) / 2])
     per_example = a.mean(axis=0) - b.mean(axis=0)
     observed = float(per_example.mean())
-    rng = np.random.default_rng(seed + 1)
-    signs = rng.choice([-1.0, 1.0], size=(resamples, len(per_example)))
-    null = (signs * per_example).mean(axis=1)
-    p = (1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + resamples)
+    p = bootstrap_p(diff_draws)
     return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p": float(p),
             "n": int(len(per_example)), "seeds": int(seeds)}
+
+
+def bootstrap_p(draws: np.ndarray) -> float:
+    """Two-sided p-value of 'no difference' from bootstrap draws of a difference: twice the
+    share of draws on the far side of 0 (draws at exactly 0 count on both sides), with the
+    +1 correction that keeps it above 0. Up to that +1, p < alpha when the percentile interval
+    at level 1 - alpha excludes 0."""
+    draws = np.asarray(draws, dtype=float)
+    tail = min(np.sum(draws <= 0), np.sum(draws >= 0))
+    return float(min(1.0, 2 * (1 + tail) / (1 + len(draws))))
 
 
 def holm(pvalues) -> np.ndarray:
@@ -90,7 +118,7 @@ def minimum_detectable_effect(per_example_sd: float, n: int, alpha: float = 0.05
 
 
 # -- study level: read the runs' predictions, compare the conditions --------------------
-COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("en+diverse", "en"))
+COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("diverse", "random"), ("en+diverse", "en"))
 """The study's paired comparisons (STUDY.md), plus every condition against `none`."""
 
 
@@ -99,7 +127,9 @@ def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], n
     prediction files (predictions/{task}/{split}-{lang}.jsonl, in test-set order; runs that
     did not evaluate `task` have none), seeds in ascending order;
     'avg' concatenates the languages (equal weight per example, as the average of equal
-    test sets)."""
+    test sets). The `random` draws (random-0, random-1, ...) are also pooled into one
+    'random' condition whose replicates are every draw's seeds: the control is "k random
+    languages", not one particular draw."""
     import json
     from collections import defaultdict
 
@@ -112,11 +142,23 @@ def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], n
             rows[m["condition"], lang][m["seed"]] = np.array([p["gold"] == p["pred"] for p in preds],
                                                              dtype=float)
     out = {key: np.stack([by_seed[s] for s in sorted(by_seed)]) for key, by_seed in rows.items()}
+    draws = sorted({c for c, _ in out if c.startswith("random-")})
+    for lang in sorted({lang for c, lang in out if c in draws}):
+        found = [out[c, lang] for c in draws if (c, lang) in out]
+        if len(found) == len(draws) and len({m.shape[1] for m in found}) == 1:
+            out["random", lang] = np.concatenate(found)  # draws x seeds as the replicates
     for condition in {c for c, _ in out}:
         langs = sorted(lang for c, lang in out if c == condition)
         if len({len(out[condition, lang]) for lang in langs}) == 1:  # same seeds everywhere
             out[condition, "avg"] = np.concatenate([out[condition, lang] for lang in langs], axis=1)
     return out
+
+
+def with_pooled_random(conditions: list[str]) -> list[str]:
+    """The conditions with `random` (the draws pooled, see `correctness`) before its draws."""
+    conditions = [c for c in conditions if c != "random"]
+    draws = [i for i, c in enumerate(conditions) if c.startswith("random-")]
+    return conditions[:draws[0]] + ["random"] + conditions[draws[0]:] if draws else conditions
 
 
 def accuracy_intervals(correct: dict, order: list[str]) -> pd.DataFrame:
@@ -128,14 +170,18 @@ def accuracy_intervals(correct: dict, order: list[str]) -> pd.DataFrame:
                      "ci_low": 100 * low, "ci_high": 100 * high, "seeds": len(matrix),
                      "n": matrix.shape[1]})
     df = pd.DataFrame(rows)
+    order = with_pooled_random(order)
     df["condition"] = pd.Categorical(df["condition"], [c for c in order if c in set(df.condition)])
     return df.sort_values(["condition", "language"]).reset_index(drop=True)
 
 
 def comparisons(correct: dict, conditions: list[str]) -> pd.DataFrame:
     """Every paired comparison of the study, per language and on the average: difference in
-    points with its 95% interval, permutation p, Holm-corrected p over the whole family,
+    points with its 95% interval, bootstrap p, Holm-corrected p over the whole family,
     and the minimum detectable effect (80% power, 5% level) of that comparison."""
+    present = {c for c, _ in correct}
+    # the random draws are compared as one pooled `random` condition, not draw by draw
+    conditions = [c for c in with_pooled_random(conditions) if c in present and not c.startswith("random-")]
     pairs = [p for p in COMPARISONS if set(p) <= set(conditions)]
     pairs += [(c, "none") for c in conditions if c != "none" and "none" in conditions]
     rows = []

@@ -132,7 +132,10 @@ def test_demo_plan_prints_the_cpu_projection():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
-    assert "27 jobs (base_model 1, select 1, phase2 4, phase3 20, report 1)" in result.stdout
+    # Every STUDY.md condition, random as two draws: 7 phase-2 encoders; 2 targets x 8 x 2 seeds.
+    assert "42 jobs (base_model 1, select 1, phase2 7, phase3 32, report 1)" in result.stdout
+    from study.config import CONDITIONS
+    assert set(load_config(ROOT / "params/demo.yaml").conditions) == set(CONDITIONS)
 
 
 def _hold_lock(params: Path) -> subprocess.Popen:
@@ -209,3 +212,33 @@ def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
     assert len(phase3) == 54
     assert all("gpu=1" in b.split("Shell command")[0] and "-p processes 1" in b for b in phase3)
     assert "slurm_partition=gpu" in phase3[0]
+
+
+def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
+    cfg = load_config(ROOT / "params" / "demo.yaml")
+    assert grid.memory_mb(cfg, "phase3") == 1200 and grid.memory_mb(cfg, "report") == grid.DEFAULT_MEMORY_MB
+    assert grid.local_parallelism(cfg, cores=2, memory=24000) == 2  # the cores bound it
+    assert grid.local_parallelism(cfg, cores=2, memory=2000) == 1   # the memory does
+    command = grid.snakemake_command(Path("p.yaml"), 2, None, [], memory=2000)
+    assert command[command.index("--resources") + 1] == "mem_mb=2000"
+    assert "--resources" not in grid.snakemake_command(Path("p.yaml"), 2, "prof", [])  # the profile's own
+    assert 0 < grid.available_memory_mb()
+    # Each rule declares its stage's memory: Snakemake's scheduler sees it.
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"), "--config",
+         f"params={ROOT / 'params' / 'demo.yaml'}", "--cores", "2", "--resources", "mem_mb=2000",
+         "--dry-run", "--forceall"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    phase3 = out.split("rule phase3:")[1:]
+    assert len(phase3) == len([j for j in grid.jobs(cfg) if j.stage == "phase3"]) == 32
+    assert all("mem_mb=1200" in block.split("rule ")[0] for block in phase3)
+
+
+def test_memory_of_an_unknown_stage_is_refused(tmp_path):
+    from conftest import TINY, write_params
+
+    with pytest.raises(Exception, match="memory_mb: unknown stage 'phase4'"):
+        load_config(write_params(tmp_path, **TINY, plan={"memory_mb": {"phase4": 100}}))
+    with pytest.raises(Exception, match="memory_mb 'phase3': expected a positive number of MB"):
+        load_config(write_params(tmp_path, **TINY, plan={"memory_mb": {"phase3": "lots"}}))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import kstest
 
-from study.stats import bootstrap_ci, holm, minimum_detectable_effect, paired_test
+from study.stats import bootstrap_ci, bootstrap_p, holm, minimum_detectable_effect, paired_test
 
 
 def test_bootstrap_interval_matches_the_normal_approximation():
@@ -38,19 +38,26 @@ def test_holm_hand_case():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
-def _simulate(rng, n, seeds, effect):
+def _simulate(rng, n, seeds, effect, seed_sd=0.0):
+    """Two conditions on the same n examples; each trained model (seed) shifts its accuracy
+    by a normal amount of sd `seed_sd`, as fine-tuning seeds do."""
     difficulty = rng.random(n)  # examples differ in how hard they are, for both conditions
     base = 0.3 + 0.5 * difficulty
-    a = (rng.random((seeds, n)) < base + effect).astype(float)
-    b = (rng.random((seeds, n)) < base).astype(float)
+    a = (rng.random((seeds, n)) < base + effect + rng.normal(0, seed_sd, (seeds, 1))).astype(float)
+    b = (rng.random((seeds, n)) < base + rng.normal(0, seed_sd, (seeds, 1))).astype(float)
     return a, b
 
 
 def test_no_effect_gives_roughly_uniform_p_values():
+    # Seeds that differ (5 points sd) as fine-tuning seeds do: p is roughly uniform.
     rng = np.random.default_rng(2)
-    ps = [paired_test(*_simulate(rng, 200, 2, 0.0), resamples=400, seed=i)["p"] for i in range(150)]
+    ps = [paired_test(*_simulate(rng, 200, 3, 0.0, 0.05), resamples=400, seed=i)["p"] for i in range(150)]
     assert kstest(ps, "uniform").pvalue > 0.01
     assert 0.0 < np.mean(np.array(ps) < 0.05) < 0.12
+    # Seeds that differ by example noise only: the nested bootstrap counts that noise at both
+    # levels, so the test is conservative, never the reverse.
+    ps = [paired_test(*_simulate(rng, 200, 3, 0.0), resamples=400, seed=i)["p"] for i in range(150)]
+    assert np.mean(np.array(ps) < 0.05) <= 0.05
 
 
 def test_a_planted_effect_is_found():
@@ -174,3 +181,39 @@ def test_per_language_tables_follow_the_task_language_order_with_the_average_las
     gain = gains(summary, "t", languages=["de", "sw"])
     assert list(gain.index) == ["de", "sw", "ar", "avg"] and list(gain.columns) == ["en"]
     assert gain["en"].round(6).tolist() == [10.0] * 4
+
+
+def test_the_p_value_agrees_with_the_interval_when_seeds_disagree():
+    """One lucky seed: the examples alone would call the difference certain, but over seeds
+    it is not; the p-value must say what the interval says."""
+    rng = np.random.default_rng(5)
+    b = (rng.random((2, 400)) < 0.5).astype(float)
+    a = b.copy()
+    a[0] = np.maximum(a[0], rng.random(400) < 0.4)  # seed 0: +20 points; seed 1: no change
+    result = paired_test(a, b)
+    assert result["ci_low"] <= 0 < result["ci_high"]
+    assert result["p"] > 0.05
+    assert bootstrap_p(np.r_[np.full(990, 0.1), np.full(10, -0.1)]) == pytest.approx(2 * 11 / 1001)
+
+
+def test_random_draws_are_pooled_into_one_condition(tmp_path):
+    from study.stats import accuracy_intervals, comparisons, correctness
+
+    rng = np.random.default_rng(6)
+    runs = []
+    for condition in ("none", "diverse", "random-0", "random-1"):
+        for seed in (0, 1):
+            runs.append(_fake_run(tmp_path, condition, seed, {"de": rng.random(100) < 0.6,
+                                                              "fr": rng.random(100) < 0.6}))
+    correct = correctness(runs, "xnli")
+    assert correct["random", "de"].shape == (4, 100)  # two draws x two seeds
+    assert (correct["random", "de"][2:] == correct["random-1", "de"]).all()
+    order = ["none", "diverse", "random-0", "random-1"]
+    ci = accuracy_intervals(correct, order)
+    assert list(ci.condition.cat.categories) == ["none", "diverse", "random", "random-0", "random-1"]
+    compared = comparisons(correct, order)
+    assert set(compared.comparison) == {"diverse vs random", "diverse vs none", "random vs none"}
+    row = compared[(compared.comparison == "random vs none") & (compared.language == "avg")].iloc[0]
+    assert row.seeds == 2 and row.n == 200
+    pooled = correct["random", "avg"].mean() - correct["none", "avg"].mean()
+    assert row.difference == pytest.approx(100 * pooled)
