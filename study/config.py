@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +103,41 @@ class TargetConfig(_Section):
         return names
 
 
+def _phase2_tasks(names: tuple[str, ...], field: str) -> tuple[str, ...]:
+    """Check a phase2_en or phase2_pool list (field names which)."""
+    if not names:
+        raise ValueError("needs at least one task")
+    if len(set(names)) != len(names):
+        raise ValueError(f"lists a task twice: {list(names)}")
+    for name in names:  # phase 2 trains every head (study.multitask)
+        _check_task(name)
+        task = TASKS[name]
+        if "train" not in task.splits:
+            raise ValueError(f"task {name!r} has no train split; it has {list(task.splits)}")
+        if field == "phase2_en" and "en" not in task.languages:
+            raise ValueError(f"task {name!r} has no English; its languages: {list(task.languages)}")
+        if field == "phase2_pool" and task.languages == ("en",):
+            raise ValueError(f"task {name!r} has only English: list it under phase2_en")
+    return names
+
+
+class Phase2Family(_Section):
+    """One phase-2 task family of a several-family study: its English side and its pool."""
+
+    phase2_en: tuple[str, ...] = Field(description="English phase-2 task(s) of the family.")
+    phase2_pool: tuple[str, ...] = Field(description="Tasks whose non-English languages form its pool.")
+
+    @field_validator("phase2_en", mode="before")
+    @classmethod
+    def _one_or_more(cls, names: Any) -> Any:
+        return (names,) if isinstance(names, str) else names
+
+    @field_validator("phase2_en", "phase2_pool")
+    @classmethod
+    def _known_tasks(cls, names: tuple[str, ...], info) -> tuple[str, ...]:
+        return _phase2_tasks(names, info.field_name)
+
+
 class DataConfig(_Section):
     """Where each role's data comes from. Task names are keys of study/tasks.yaml.
 
@@ -120,11 +156,15 @@ class DataConfig(_Section):
     targets: dict[str, TargetConfig] = Field(
         description="Phase-3 targets by task name: each trains on English and is evaluated "
                     "zero-shot on every language (e.g. xnli, xcopa).")
-    phase2_en: tuple[str, ...] = Field(
-        description="English phase-2 task, or a list of tasks mixed (quotas: selection.task_quota).")
-    phase2_pool: tuple[str, ...] = Field(
-        description="Tasks whose non-English languages form the pool; a language several tasks "
-                    "have gets a mixture of them.")
+    phase2_en: tuple[str, ...] | None = Field(
+        None, description="English phase-2 task, or a list of tasks mixed (quotas: selection.task_quota).")
+    phase2_pool: tuple[str, ...] | None = Field(
+        None, description="Tasks whose non-English languages form the pool; a language several "
+                          "tasks have gets a mixture of them.")
+    families: dict[str, Phase2Family] = Field(
+        default_factory=dict,
+        description="Several phase-2 task families in one grid (instead of phase2_en/phase2_pool): "
+                    "name -> {phase2_en, phase2_pool}. Every condition runs once per family.")
     translate_train: str | None = Field(
         None, description="Condition translate-train: the task with machine-translated training "
                           "data in the target languages (xnli_mt). Not zero-shot: a labelled reference.")
@@ -163,21 +203,32 @@ class DataConfig(_Section):
 
     @field_validator("phase2_en", "phase2_pool")
     @classmethod
-    def _known_tasks(cls, names: tuple[str, ...], info) -> tuple[str, ...]:
-        if not names:
-            raise ValueError("needs at least one task")
-        if len(set(names)) != len(names):
-            raise ValueError(f"lists a task twice: {list(names)}")
-        for name in names:  # phase 2 trains every head (study.multitask)
-            _check_task(name)
-            task = TASKS[name]
-            if "train" not in task.splits:
-                raise ValueError(f"task {name!r} has no train split; it has {list(task.splits)}")
-            if info.field_name == "phase2_en" and "en" not in task.languages:
-                raise ValueError(f"task {name!r} has no English; its languages: {list(task.languages)}")
-            if info.field_name == "phase2_pool" and task.languages == ("en",):
-                raise ValueError(f"task {name!r} has only English: list it under phase2_en")
-        return names
+    def _known_tasks(cls, names: tuple[str, ...] | None, info) -> tuple[str, ...] | None:
+        return None if names is None else _phase2_tasks(names, info.field_name)
+
+    @field_validator("families")
+    @classmethod
+    def _family_names(cls, families: dict[str, Phase2Family]) -> dict[str, Phase2Family]:
+        for name in families:
+            if not re.fullmatch(r"[a-z0-9_-]+", name):
+                raise ValueError(f"family name {name!r}: use lower-case letters, digits, _ or - (it "
+                                 "names output folders)")
+        if len(families) == 1:
+            raise ValueError(f"families lists one family ({list(families)}); give one family as "
+                             "phase2_en and phase2_pool, or two or more under families")
+        return families
+
+    @model_validator(mode="after")
+    def _one_way_to_give_phase2(self) -> DataConfig:
+        single = self.phase2_en is not None or self.phase2_pool is not None
+        if single and self.families:
+            raise ValueError("give either phase2_en and phase2_pool (one phase-2 family) or families "
+                             "(several), not both")
+        if not self.families and (self.phase2_en is None or self.phase2_pool is None):
+            missing = [k for k in ("phase2_en", "phase2_pool") if getattr(self, k) is None]
+            raise ValueError(f"needs {' and '.join(missing)} (or families: name -> {{phase2_en, "
+                             "phase2_pool}})")
+        return self
 
     @field_validator("sources")
     @classmethod
@@ -194,8 +245,9 @@ class DataConfig(_Section):
         evaluated = [t for name in self.targets for t, _ in self.evaluated(name)]
         trained = [t.train for t in self.targets.values()]
         translated = [self.translate_train] if self.translate_train else []
-        return list(dict.fromkeys([*evaluated, *trained, *self.phase2_en, *self.phase2_pool,
-                                   *translated]))
+        phase2 = [t for f in self.families.values() for t in (*f.phase2_en, *f.phase2_pool)]
+        phase2 += [*(self.phase2_en or ()), *(self.phase2_pool or ())]
+        return list(dict.fromkeys([*evaluated, *trained, *phase2, *translated]))
 
     @model_validator(mode="after")
     def _sources_are_usable(self) -> DataConfig:
@@ -437,6 +489,20 @@ class StudyConfig(_Section):
     def study_dir(self) -> Path:
         return self.output_root / self.study
 
+    def phase2_families(self) -> dict[str, StudyConfig]:
+        """Each phase-2 task family of the study -> the config of its grid slice (the study's
+        config with that family as phase2_en and phase2_pool). One family: itself, named
+        after its tasks' family (nli, qa, ...)."""
+        if not self.data.families:
+            return {family_name(self): self}
+        first = next(iter(self.data.families))
+        return {name: self.model_copy(update={
+            "data": self.data.model_copy(update={"phase2_en": f.phase2_en, "phase2_pool": f.phase2_pool,
+                                                 "families": {}}),
+            # translate-train's data is the target task's own: the first family's slice has it
+            "conditions": tuple(c for c in self.conditions if c != "translate-train" or name == first)})
+            for name, f in self.data.families.items()}
+
     def resolved(self) -> dict[str, Any]:
         """The parameters as plain data (what a run records next to its outputs)."""
         return json.loads(self.model_dump_json())
@@ -445,6 +511,13 @@ class StudyConfig(_Section):
         """Short hash of the resolved parameters."""
         blob = json.dumps(self.resolved(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def family_name(cfg: StudyConfig) -> str:
+    """A one-family config's phase-2 task family (nli, qa, ...), or 'multi-task (a, b)'."""
+    families = sorted({TASKS[t].family for t in (*cfg.data.phase2_en, *cfg.data.phase2_pool)})
+    families += ["mlm"] if cfg.phase2.mlm else []
+    return families[0] if len(families) == 1 else f"multi-task ({', '.join(families)})"
 
 
 def _check_task(name: str) -> str:

@@ -14,7 +14,10 @@ def roles(cfg: StudyConfig) -> dict[str, list[str]]:
     evaluated = [task for target in d.targets for task, _ in d.evaluated(target)]
     for role, names in (("zero-shot evaluation", evaluated),
                         ("phase 3 (English)", [t.train for t in d.targets.values()]),
-                        ("phase 2 (English)", list(d.phase2_en)), ("phase 2 (pool)", list(d.phase2_pool)),
+                        ("phase 2 (English)", [*(d.phase2_en or ()), *(t for f in d.families.values()
+                                                                       for t in f.phase2_en)]),
+                        ("phase 2 (pool)", [*(d.phase2_pool or ()), *(t for f in d.families.values()
+                                                                     for t in f.phase2_pool)]),
                         ("translate-train reference", [d.translate_train] if d.translate_train else [])):
         for name in names:
             out.setdefault(name, []).append(role)

@@ -41,8 +41,9 @@ ENTRY = {
 
 
 # -- the jobs -----------------------------------------------------------------------------
-def phase2_conditions(cfg: StudyConfig) -> list[str]:
-    """Phase-2 condition ids: every condition but `none`, `random` as one id per draw."""
+def _family_ids(cfg: StudyConfig) -> list[str]:
+    """One family's phase-2 condition ids: every condition but `none`, `random` as one id
+    per draw."""
     ids = []
     for c in cfg.conditions:
         if c == "random":
@@ -50,6 +51,37 @@ def phase2_conditions(cfg: StudyConfig) -> list[str]:
         elif c != "none":
             ids.append(c)
     return ids
+
+
+def phase2_conditions(cfg: StudyConfig) -> list[str]:
+    """Phase-2 condition ids. One family: `en`, `diverse`, `random-0`, ...; several families
+    (data.families): `<family>/<condition>` for each, and `translate-train` once (its data
+    is the target task's own, whatever the family)."""
+    if not cfg.data.families:
+        return _family_ids(cfg)
+    ids = [f"{family}/{c}" for family in cfg.data.families for c in _family_ids(cfg)
+           if c != "translate-train"]
+    return ids + (["translate-train"] if "translate-train" in cfg.conditions else [])
+
+
+def slice_of(cfg: StudyConfig, condition: str, check: bool = True) -> tuple[StudyConfig, str, str | None]:
+    """A phase-2 condition id -> (its family's config, the condition within the family, the
+    family name; None for a one-family study). `check`: refuse an id the grid lacks."""
+    if check and condition not in phase2_conditions(cfg):
+        raise KeyError(f"{cfg.source_file}: no phase-2 condition {condition!r}; its phase-2 conditions "
+                       f"are {phase2_conditions(cfg)}")
+    if not cfg.data.families:
+        return cfg, condition, None
+    family, _, kind = condition.rpartition("/")
+    if family not in cfg.data.families:
+        family = ""
+    # translate-train (no prefix): the first family's slice, the one that selects its data
+    return cfg.phase2_families()[family or next(iter(cfg.data.families))], kind, family or None
+
+
+def families(cfg: StudyConfig) -> list[str | None]:
+    """The select jobs' families: [None] for a one-family study, else every family name."""
+    return list(cfg.data.families) or [None]
 
 
 def run_conditions(cfg: StudyConfig) -> list[str]:
@@ -63,17 +95,18 @@ class Job:
     target: str | None = None
     condition: str | None = None
     seed: int | None = None
+    family: str | None = None  # select jobs of a several-family study
 
     def __str__(self) -> str:
-        parts = [x for x in (self.target, self.condition) if x] + ([f"seed{self.seed}"]
-                                                                 if self.seed is not None else [])
+        parts = [x for x in (self.family, self.target, self.condition) if x] + (
+            [f"seed{self.seed}"] if self.seed is not None else [])
         return self.stage + (f" {'/'.join(parts)}" if parts else "")
 
 
 def jobs(cfg: StudyConfig) -> list[Job]:
     """Every job of the study, in the order the stages run."""
     out = [Job("base_model")] if cfg.model.build else []
-    out.append(Job("select"))
+    out += [Job("select", family=f) for f in families(cfg)]
     out += [Job("phase2", condition=c) for c in phase2_conditions(cfg)]
     out += [Job("phase3", target=t, condition=c, seed=s)
             for t in cfg.data.targets for c in run_conditions(cfg) for s in cfg.seeds]
@@ -179,7 +212,8 @@ def job_params(cfg: StudyConfig, job: Job) -> dict:
     if job.stage == "base_model":
         return _common(cfg)
     if job.stage == "phase2":
-        return {**_common(cfg), "phase2": r["phase2"], "selection": _selection_keys(cfg, job.condition)}
+        view, kind, _ = slice_of(cfg, job.condition, check=False)
+        return {**_common(cfg), "phase2": r["phase2"], "selection": _selection_keys(view, kind)}
     if job.stage == "phase3":
         start = (fingerprint(cfg, Job("base_model")) if job.condition == "none"
                  else fingerprint(cfg, Job("phase2", condition=job.condition)))
@@ -189,7 +223,9 @@ def job_params(cfg: StudyConfig, job: Job) -> dict:
                 "max_train_examples": r["data"]["max_train_examples"],
                 "max_eval_examples": r["data"]["max_eval_examples"]}
     if job.stage == "select":  # every condition's data, side by side (no training)
-        return {k: r[k] for k in ("study", "model", "data", "selection", "conditions", "phase2_seed")}
+        view = cfg.phase2_families()[job.family] if job.family else cfg
+        v = view.resolved()
+        return {k: v[k] for k in ("study", "model", "data", "selection", "conditions", "phase2_seed")}
     # the report: all that can change a result (not where outputs go, threads or the plan)
     return {k: v for k, v in r.items() if k not in ("output_root", "threads", "plan")}
 
@@ -197,7 +233,8 @@ def job_params(cfg: StudyConfig, job: Job) -> dict:
 def fingerprint(cfg: StudyConfig, job: Job) -> str:
     """Hash of a job's parameters and code: the workflow reruns the job when it changes."""
     blob = json.dumps({"params": job_params(cfg, job), "code": code_hash(job.stage),
-                       "condition": job.condition}, sort_keys=True, default=str)
+                       "condition": job.condition, **({"family": job.family} if job.family else {})},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -7,13 +7,22 @@ from pathlib import Path
 from study.config import StudyConfig
 
 
-def selection_dir(cfg: StudyConfig) -> Path:
-    return cfg.study_dir / "selection"
+def selection_dir(cfg: StudyConfig, family: str | None = None) -> Path:
+    """Data selection's outputs; one folder per family in a several-family study."""
+    return cfg.study_dir / "selection" / (family or "")
+
+
+def selection_dirs(cfg: StudyConfig) -> list[Path]:
+    """Every data-selection folder of the study (one, or one per family)."""
+    return [selection_dir(cfg, f) for f in (list(cfg.data.families) or [None])]
 
 
 def phase2_data_dir(cfg: StudyConfig, condition: str) -> Path:
-    """One `{task}.jsonl` per phase-2 task of the condition."""
-    return selection_dir(cfg) / "phase2_data" / condition
+    """One `{task}.jsonl` per phase-2 task of the condition (id: `diverse`, `qa/diverse`)."""
+    family, _, kind = condition.rpartition("/")
+    if cfg.data.families and not family:  # translate-train: selected with the first family
+        family = next(iter(cfg.data.families))
+    return selection_dir(cfg, family or None) / "phase2_data" / kind
 
 
 def phase2_dir(cfg: StudyConfig, condition: str) -> Path:

@@ -58,10 +58,16 @@ def checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".partial") + ".checkpoints")
 
 
-def phase2_family(cfg: StudyConfig) -> str:
-    """The study's phase-2 task family (nli, qa, ...), or 'multi-task (a, b)' for a mixture."""
+def phase2_family(cfg: StudyConfig, condition: str | None = None) -> str:
+    """The phase-2 task family a run's condition id belongs to (nli, qa, ...): the family
+    prefix of a several-family study's id (`qa/diverse`), else the study's one family."""
+    from study.config import family_name
     from study.registry import TASKS
 
-    families = sorted({TASKS[t].family for t in (*cfg.data.phase2_en, *cfg.data.phase2_pool)})
-    families += ["mlm"] if cfg.phase2.mlm else []
-    return families[0] if len(families) == 1 else f"multi-task ({', '.join(families)})"
+    if condition is not None and "/" in condition:
+        return condition.split("/", 1)[0]
+    if not cfg.data.families:
+        return family_name(cfg)
+    if condition == "translate-train":
+        return TASKS[cfg.data.translate_train].family
+    return ""  # `none` in a several-family study: no phase 2, no family

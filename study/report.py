@@ -39,18 +39,23 @@ class Analysis:
     provenance: pd.DataFrame
 
 
-def condition_order(present) -> list[str]:
-    """The study's conditions in STUDY.md's order (random draws after `random`)."""
+def condition_order(present, families=()) -> list[str]:
+    """The study's conditions in STUDY.md's order (random draws after `random`): `none`
+    first, then each phase-2 family's in turn (`nli/en`, `nli/diverse`, ..., `qa/en`, ...),
+    references last."""
     def key(c: str):
-        base = "random" if c.startswith("random-") else c
-        return (CONDITIONS.index(base) if base in CONDITIONS else 99, c)
+        family, _, kind = c.rpartition("/")
+        base = "random" if kind.startswith("random-") else kind
+        group = 0 if c == "none" else 2 if c in REFERENCE_CONDITIONS else 1
+        rank = list(families).index(family) if family in families else len(families)
+        return (group, rank, family, CONDITIONS.index(base) if base in CONDITIONS else 99, c)
     return sorted(set(present), key=key)
 
 
 def label(condition: str) -> str:
     """A condition's name in tables, with references marked as not zero-shot."""
-    if condition == "random":
-        return "random (draws pooled)"
+    if condition.rpartition("/")[2] == "random":
+        return f"{condition} (draws pooled)"
     return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
 
 
@@ -58,7 +63,7 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
     tidy = results.collect(cfg)
     atomic_write_text(out / "results.csv", tidy.to_csv(index=False))
     atomic_write_bytes(out / "results.parquet", tidy.to_parquet(index=False))
-    order = condition_order(tidy.condition)
+    order = condition_order(tidy.condition, cfg.data.families)
     zero_shot = [c for c in order if c not in REFERENCE_CONDITIONS]
     summary = results.seed_summary(tidy, order)
     accuracy = results.test_accuracy(tidy)
@@ -96,10 +101,14 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
 
 
 def _target_distances(cfg: StudyConfig) -> pd.DataFrame:
-    path = cfg.study_dir / "selection" / "target_distances.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no selection output; run the data-selection notebook first")
-    return pd.read_csv(path)
+    """Each target language's distances per condition, from every data-selection folder."""
+    tables = []
+    for folder in layout.selection_dirs(cfg):
+        path = folder / "target_distances.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no selection output; run the data-selection notebook first")
+        tables.append(pd.read_csv(path))
+    return pd.concat(tables, ignore_index=True).drop_duplicates(["target_language", "condition"])
 
 
 def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame:
@@ -130,7 +139,12 @@ def regression_table(tasks: dict[str, TaskAnalysis]) -> pd.DataFrame:
 def training_curves(cfg: StudyConfig) -> pd.DataFrame:
     """Every logged training loss and dev accuracy of phase 2 and phase 3, one row each."""
     rows = []
-    for path in sorted((cfg.study_dir / "phase2").glob("*/metrics.json")):
+    from study.grid import phase2_conditions
+
+    for condition in phase2_conditions(cfg):
+        path = layout.phase2_dir(cfg, condition) / "metrics.json"
+        if not path.is_file():
+            continue
         m = read_json(path)
         rows += [{"stage": "phase 2", "target": "-", "condition": m["condition"], "seed": cfg.phase2_seed,
                   "step": r["step"], "metric": "training loss", "value": r["loss"]}
@@ -167,7 +181,9 @@ def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") ->
 def provenance_table(cfg: StudyConfig) -> pd.DataFrame:
     """Code version, key packages and data fingerprints across every stage's outputs
     (distinct values; more than one means the outputs were not produced by one setup)."""
-    stage_dirs = [layout.selection_dir(cfg), *sorted((cfg.study_dir / "phase2").glob("*")),
+    from study.grid import phase2_conditions
+
+    stage_dirs = [*layout.selection_dirs(cfg), *(layout.phase2_dir(cfg, c) for c in phase2_conditions(cfg)),
                   *results.run_dirs(cfg)]
     records = [read_json(d / "provenance.json") for d in stage_dirs if (d / "provenance.json").is_file()]
     rows = {
@@ -207,6 +223,10 @@ def _currency(cfg: StudyConfig, records: list[dict]) -> str:
     return f"{len(stale)} of {len(records)} do NOT match the current parameters or code: {', '.join(stale)}"
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
 def _distinct(values) -> str:
     return ", ".join(sorted(set(values)))
 
@@ -231,8 +251,14 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         f"training, the same {cfg.selection.budget} examples and hyperparameters for every "
         "condition; only the data differs) → phase 3 (training on English only with a fresh "
         "head, model selection on English dev only) → zero-shot evaluation on the dev and test "
-        "sets of every language. Targets: " + "; ".join(targets) + ". Conditions: "
-        + ", ".join(f"`{label(c)}` ({seeds.get(c, 0)} seeds)" for c in analysis.conditions) + ". "
+        "sets of every language. "
+        + ("Phase-2 task families, each a slice of the grid with its own English data and pool: "
+           + "; ".join(f"`{name}` (English `{', '.join(f.phase2_en)}`, pool `{', '.join(f.phase2_pool)}`)"
+                       for name, f in cfg.data.families.items())
+           + "; conditions are named `<family>/<condition>` and compared within their family. "
+           if cfg.data.families else "")
+        + "Targets: " + "; ".join(targets) + ". Conditions: "
+        + ", ".join(f"`{label(c)}` ({_seeds(seeds.get(c, 0))})" for c in analysis.conditions) + ". "
         "Every interval is a 95% two-level bootstrap over phase-3 seeds and test examples; "
         "comparisons are paired on the same test examples, with Holm's correction over each "
         "task's comparisons"
@@ -256,10 +282,11 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
 
 def typology_lines(cfg: StudyConfig) -> list[str]:
     """How 'typologically diverse' was measured, and the sets each condition trained on."""
-    path = cfg.study_dir / "selection" / "metrics.json"
-    if not path.is_file():
+    found = [read_json(d / "metrics.json") for d in layout.selection_dirs(cfg)
+             if (d / "metrics.json").is_file()]
+    if not found:
         return ["**Typology.** (no selection output found)"]
-    sel = read_json(path)
+    sel = found[0]
     lines = [
         f"**Typology.** Distance between two languages: {sel['distance']}, over the URIEL "
         f"feature sets {', '.join(sel['feature_sets'])} (urielplus; ISO 639-3 codes, macrolanguage "
@@ -269,10 +296,11 @@ def typology_lines(cfg: StudyConfig) -> list[str]:
         + (f"{len(sel['typology_gaps'])} language pair(s) lacked a feature set and used the "
            "others." if sel.get("typology_gaps") else "No pair lacked data."),
         "",
-        "| condition | phase-2 languages | mean pairwise | min pairwise | to English | families | scripts |",
+        "| condition | phase-2 languages | mean pairwise | min pairwise | to English | language families "
+        "| scripts |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row in sel["summary"]:
+    for row in (row for one in found for row in one["summary"]):
         cells = ([_number(row.get(k)) for k in ("mean_pairwise", "min_pairwise", "mean_to_english")]
                  + [_count(row.get(k)) for k in ("n_families", "n_scripts")])
         lines.append(f"| `{row['condition']}` | {row['languages']} | " + " | ".join(cells) + " |")

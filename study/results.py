@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from study import layout
 from study.config import StudyConfig
 from study.io import read_json
 
@@ -17,8 +18,13 @@ training made the model (AmericasNLI rows have target xnli). Metrics: accuracy, 
 
 
 def run_dirs(cfg: StudyConfig, target: str | None = None) -> list[Path]:
-    """Finished phase-3 run directories, of one target or all (a `.partial` one is never read)."""
-    return sorted(p.parent for p in (cfg.study_dir / "runs").glob(f"{target or '*'}/*/seed*/metrics.json"))
+    """The grid's finished phase-3 run directories, of one target or all (a `.partial` one
+    is never read, nor a run of a condition or seed the params no longer list)."""
+    from study.grid import run_conditions
+
+    runs = [layout.run_dir(cfg, t, c, s) for t in ([target] if target else cfg.data.targets)
+            for c in run_conditions(cfg) for s in cfg.seeds]
+    return sorted(r for r in runs if (r / "metrics.json").is_file())
 
 
 def collect(cfg: StudyConfig) -> pd.DataFrame:

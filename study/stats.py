@@ -142,11 +142,12 @@ def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], n
             rows[m["condition"], lang][m["seed"]] = np.array([p["gold"] == p["pred"] for p in preds],
                                                              dtype=float)
     out = {key: np.stack([by_seed[s] for s in sorted(by_seed)]) for key, by_seed in rows.items()}
-    draws = sorted({c for c, _ in out if c.startswith("random-")})
-    for lang in sorted({lang for c, lang in out if c in draws}):
-        found = [out[c, lang] for c in draws if (c, lang) in out]
-        if len(found) == len(draws) and len({m.shape[1] for m in found}) == 1:
-            out["random", lang] = np.concatenate(found)  # draws x seeds as the replicates
+    for pooled in sorted({_draw(c)[1] for c, _ in out if _draw(c)}):
+        draws = sorted({c for c, _ in out if _draw(c) and _draw(c)[1] == pooled})
+        for lang in sorted({lang for c, lang in out if c in draws}):
+            found = [out[c, lang] for c in draws if (c, lang) in out]
+            if len(found) == len(draws) and len({m.shape[1] for m in found}) == 1:
+                out[pooled, lang] = np.concatenate(found)  # draws x seeds as the replicates
     for condition in {c for c, _ in out}:
         langs = sorted(lang for c, lang in out if c == condition)
         if len({len(out[condition, lang]) for lang in langs}) == 1:  # same seeds everywhere
@@ -154,11 +155,25 @@ def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], n
     return out
 
 
+def _draw(condition: str) -> tuple[str, str] | None:
+    """'random-1' -> ('', 'random'); 'qa/random-0' -> ('qa/', 'qa/random'); else None."""
+    family, _, kind = condition.rpartition("/")
+    prefix = f"{family}/" if family else ""
+    return (prefix, f"{prefix}random") if kind.startswith("random-") else None
+
+
 def with_pooled_random(conditions: list[str]) -> list[str]:
-    """The conditions with `random` (the draws pooled, see `correctness`) before its draws."""
-    conditions = [c for c in conditions if c != "random"]
-    draws = [i for i, c in enumerate(conditions) if c.startswith("random-")]
-    return conditions[:draws[0]] + ["random"] + conditions[draws[0]:] if draws else conditions
+    """The conditions with `random` (the draws pooled, see `correctness`) before its draws;
+    per family in a several-family study (`qa/random`)."""
+    pooled = {_draw(c)[1] for c in conditions if _draw(c)}
+    out: list[str] = []
+    for c in conditions:
+        if c in pooled:
+            continue
+        if _draw(c) and _draw(c)[1] not in out:
+            out.append(_draw(c)[1])
+        out.append(c)
+    return out
 
 
 def accuracy_intervals(correct: dict, order: list[str]) -> pd.DataFrame:
@@ -181,8 +196,11 @@ def comparisons(correct: dict, conditions: list[str]) -> pd.DataFrame:
     and the minimum detectable effect (80% power, 5% level) of that comparison."""
     present = {c for c, _ in correct}
     # the random draws are compared as one pooled `random` condition, not draw by draw
-    conditions = [c for c in with_pooled_random(conditions) if c in present and not c.startswith("random-")]
-    pairs = [p for p in COMPARISONS if set(p) <= set(conditions)]
+    conditions = [c for c in with_pooled_random(conditions) if c in present and not _draw(c)]
+    # within each phase-2 family (prefix `qa/` in a several-family study), then each vs none
+    prefixes = list(dict.fromkeys(c.rpartition("/")[0] + "/" if "/" in c else "" for c in conditions))
+    pairs = [(p + a, p + b) for p in prefixes for a, b in COMPARISONS
+             if {p + a, p + b} <= set(conditions)]
     pairs += [(c, "none") for c in conditions if c != "none" and "none" in conditions]
     rows = []
     for a, b in pairs:

@@ -242,3 +242,94 @@ def test_memory_of_an_unknown_stage_is_refused(tmp_path):
         load_config(write_params(tmp_path, **TINY, plan={"memory_mb": {"phase4": 100}}))
     with pytest.raises(Exception, match="memory_mb 'phase3': expected a positive number of MB"):
         load_config(write_params(tmp_path, **TINY, plan={"memory_mb": {"phase3": "lots"}}))
+
+
+def _two_families(tmp_path, **changes):
+    """The demo with two phase-2 families: NLI (demo_nli) and commonsense (demo_choice)."""
+    from conftest import write_params
+
+    families = {"nli": {"phase2_en": "demo_nli", "phase2_pool": ["demo_nli"]},
+                "commonsense": {"phase2_en": "demo_choice", "phase2_pool": ["demo_choice"]}}
+    raw = load_config(write_params(tmp_path)).resolved()
+    for key in ("phase2_en", "phase2_pool"):
+        raw["data"].pop(key)
+    raw["data"]["families"] = families
+    for section, values in changes.items():
+        raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
+    return build_config(raw, tmp_path / "params" / "test.yaml")
+
+
+def test_families_multiply_the_phase2_grid_and_share_none(tmp_path):
+    cfg = _two_families(tmp_path)
+    ids = grid.phase2_conditions(cfg)
+    per_family = ["en", "diverse", "similar", "random-0", "random-1", "en+diverse"]
+    assert ids == ([f"nli/{c}" for c in per_family] + [f"commonsense/{c}" for c in per_family]
+                   + ["translate-train"])
+    names = {str(j) for j in grid.jobs(cfg)}
+    assert {"select nli", "select commonsense"} <= names and "select" not in names
+    phase3 = [j for j in grid.jobs(cfg) if j.stage == "phase3"]
+    assert len(phase3) == 2 * (1 + 13) * 2  # targets x (none + 13 phase-2 ids) x seeds: none once
+    # Each family's slice selects from its own pool; translate-train is selected once.
+    slices = cfg.phase2_families()
+    assert slices["commonsense"].data.phase2_en == ("demo_choice",)
+    assert "translate-train" in slices["nli"].conditions
+    assert "translate-train" not in slices["commonsense"].conditions
+    view, kind, family = grid.slice_of(cfg, "commonsense/random-1")
+    assert (view.data.phase2_pool, kind, family) == (("demo_choice",), "random-1", "commonsense")
+    from study import layout
+    assert layout.phase2_dir(cfg, "commonsense/diverse") == cfg.study_dir / "phase2/commonsense/diverse"
+    assert layout.phase2_data_dir(cfg, "commonsense/en") == (
+        cfg.study_dir / "selection" / "commonsense" / "phase2_data" / "en")
+    assert layout.phase2_data_dir(cfg, "translate-train").parent.parent.name == "nli"
+
+
+def test_editing_one_family_reruns_only_its_jobs(tmp_path):
+    cfg = _two_families(tmp_path)
+    raw = cfg.resolved()
+    raw["data"]["families"]["commonsense"]["phase2_en"] = ["demo_nli"]
+    after = build_config(raw, cfg.source_file)
+    rerun = _rerun(cfg, after)
+    assert {"select commonsense", "report"} <= rerun and "select nli" not in rerun
+    others = {j for j in rerun if not j.startswith(("select", "report"))}
+    # English data: its conditions (en, en+diverse) of that family, and the runs from them
+    assert others == {f"phase2 commonsense/{c}" for c in ("en", "en+diverse")} | {
+        f"phase3 {t}/commonsense/{c}/seed{s}" for t in cfg.data.targets for c in ("en", "en+diverse")
+        for s in cfg.seeds}
+
+
+def test_families_are_given_one_way_and_named_safely(tmp_path):
+    from conftest import write_params
+
+    with pytest.raises(Exception, match="either phase2_en and phase2_pool .* or families"):
+        load_config(write_params(tmp_path, data={"families": {
+            "a": {"phase2_en": "demo_nli", "phase2_pool": ["demo_nli"]},
+            "b": {"phase2_en": "demo_choice", "phase2_pool": ["demo_choice"]}}}))
+    with pytest.raises(Exception, match="families lists one family"):
+        _two_families(tmp_path, data={"families": {"a": {"phase2_en": "demo_nli",
+                                                         "phase2_pool": ["demo_nli"]}}})
+    with pytest.raises(Exception, match="family name 'Q A'"):
+        _two_families(tmp_path, data={"families": {
+            "Q A": {"phase2_en": "demo_nli", "phase2_pool": ["demo_nli"]},
+            "b": {"phase2_en": "demo_choice", "phase2_pool": ["demo_choice"]}}})
+    with pytest.raises(Exception, match="unknown task 'mnlii'"):
+        _two_families(tmp_path, data={"families": {
+            "a": {"phase2_en": "mnlii", "phase2_pool": ["demo_nli"]},
+            "b": {"phase2_en": "demo_choice", "phase2_pool": ["demo_choice"]}}})
+
+
+def test_the_full_study_with_its_commented_families_is_valid_and_planned():
+    """full.yaml's commented `families:` example (README's figures) parses and plans."""
+    import yaml
+
+    text = FULL.read_text()
+    block = text[text.index("  #   families:"):].splitlines()
+    example = "\n".join(line.replace("  #", "", 1) for line in block if line.startswith("  #   "))
+    families = yaml.safe_load(example)["families"]
+    raw = load_config(FULL).resolved()
+    for key in ("phase2_en", "phase2_pool"):
+        raw["data"].pop(key)
+    raw["data"]["families"] = families
+    cfg = build_config(raw, FULL)
+    table, _ = grid.plan(cfg)
+    assert table["jobs"].to_dict() == {"select": 3, "phase2": 22, "phase3": 138, "report": 1, "total": 164}
+    assert round(table.loc["total", "hours on h100"], 1) == 33.6

@@ -28,9 +28,22 @@ class Selection:
     target_distances: pd.DataFrame  # per target language and condition (see typology)
     codes: pd.DataFrame  # study code -> URIEL code, name, script, family
     sets: dict  # condition id -> {task: its phase-2 Dataset}
+    cfg: StudyConfig  # the study's config, or its family's slice of a several-family study
 
 
-def run_selection(cfg: StudyConfig, out: Path) -> Selection:
+def run_selection(cfg: StudyConfig, out: Path, family: str | None = None) -> Selection:
+    """Choose and build every condition's phase-2 data (of one family, in a several-family
+    study: its conditions are named `<family>/<condition>` in every output)."""
+    job, study = Job("select", family=family), cfg
+    if family is not None:
+        if family not in cfg.data.families:
+            raise KeyError(f"{cfg.source_file}: no phase-2 family {family!r}; its families are "
+                           f"{list(cfg.data.families) or 'none (one family: leave family unset)'}")
+        cfg = cfg.phase2_families()[family]
+    elif cfg.data.families:
+        raise KeyError(f"{cfg.source_file}: the study has several phase-2 families "
+                       f"{list(cfg.data.families)}; set family to one of them")
+    prefix = f"{family}/" if family else ""
     target_langs = list(cfg.data.evaluated_languages())
     pool_langs = list(candidate_pool(cfg)[0])
     langs = sorted(set(["en", *pool_langs, *target_langs]))
@@ -39,13 +52,14 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
     plan = plan_phase2(cfg, dist)
     held_out = evaluation_keys(cfg)
     rows, fingerprints, quotas, sets, splits = [], {}, {}, {}, {}
-    for condition, chosen in plan.languages.items():
-        by_task, quotas[condition] = build_phase2_set(cfg, plan, condition, held_out, cache=splits)
+    for kind, chosen in plan.languages.items():
+        condition = prefix + kind
+        by_task, quotas[condition] = build_phase2_set(cfg, plan, kind, held_out, cache=splits)
         sets[condition] = by_task
         for task, ds in by_task.items():
             buffer = io.BytesIO()
             ds.to_json(buffer, force_ascii=False)
-            atomic_write_bytes(out / "phase2_data" / condition / f"{task}.jsonl", buffer.getvalue())
+            atomic_write_bytes(out / "phase2_data" / kind / f"{task}.jsonl", buffer.getvalue())
             fingerprints[f"{condition}/{task}"] = dataset_fingerprint(ds)
         non_en = [x for x in chosen if x != "en"]
         rows.append({
@@ -67,13 +81,14 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         for task, t in q["tasks"].items()])
     atomic_write_text(out / "per_language.csv", per_language.to_csv(index=False))
     atomic_write_text(out / "distances.csv", dist.to_csv())
-    targets = typology.target_distances(target_langs, plan.languages, dist)
+    languages = {prefix + kind: chosen for kind, chosen in plan.languages.items()}
+    targets = typology.target_distances(target_langs, languages, dist)
     atomic_write_text(out / "target_distances.csv", targets.to_csv(index=False))
     code_table = typology.code_table(langs, codes)
     atomic_write_text(out / "languages.csv", code_table.to_csv())
     selection = {
         "pool": plan.pool, "excluded_target_languages": list(plan.excluded),
-        "languages": {k: list(v) for k, v in plan.languages.items()},
+        "family": family, "languages": {k: list(v) for k, v in languages.items()},
         "feature_sets": list(cfg.selection.feature_sets),
         "distance": "mean over the feature sets of urielplus's angular distance (features both "
                     "languages have)",
@@ -88,8 +103,8 @@ def run_selection(cfg: StudyConfig, out: Path) -> Selection:
         "phase2_tasks": {"en": list(cfg.data.phase2_en), **{lang: list(t) for lang, t in plan.pool.items()}},
         "quotas": quotas,
     }
-    write_record(cfg, out, selection, cfg.phase2_seed, fingerprints, Job("select"))
+    write_record(study, out, selection, cfg.phase2_seed, fingerprints, job)
     return Selection(plan=plan, distances=dist, summary=summary, per_language=per_language,
-                     target_distances=targets, codes=code_table, sets=sets)
+                     target_distances=targets, codes=code_table, sets=sets, cfg=cfg)
 
 

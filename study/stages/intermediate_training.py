@@ -8,7 +8,7 @@ from pathlib import Path
 
 from study import typology
 from study.config import StudyConfig
-from study.grid import Job, fingerprint, phase2_conditions
+from study.grid import Job, fingerprint, slice_of
 from study.io import atomic_write_bytes
 from study.leakage import evaluation_keys
 from study.pipeline import checkpoint_dir, write_record
@@ -20,18 +20,15 @@ def phase2_sets(cfg: StudyConfig, condition: str) -> dict:
     """The condition's phase-2 sets (task -> Dataset), built as the data-selection stage
     builds them: same parameters, same examples (the report checks their fingerprints).
     Only this condition's inputs are read, so the job depends on nothing else."""
-    if condition not in phase2_conditions(cfg):
-        raise KeyError(f"{cfg.source_file}: no phase-2 condition {condition!r}; its phase-2 conditions "
-                       f"are {phase2_conditions(cfg)}")
-    kind = "random" if condition.startswith("random-") else condition
-    one = cfg.model_copy(update={"conditions": (kind,)})
+    view, kind, _ = slice_of(cfg, condition)  # its family's slice of a several-family study
+    one = view.model_copy(update={"conditions": ("random" if kind.startswith("random-") else kind,)})
     dist = None
     if kind in ("diverse", "similar", "en+diverse"):
-        pool = list(candidate_pool(cfg)[0])
-        dist = typology.distance_matrix(sorted({"en", *pool}), cfg.selection.feature_sets,
-                                        dict(cfg.selection.uriel_codes))
+        pool = list(candidate_pool(view)[0])
+        dist = typology.distance_matrix(sorted({"en", *pool}), view.selection.feature_sets,
+                                        dict(view.selection.uriel_codes))
     plan = plan_phase2(one, dist)
-    sets, _ = build_phase2_set(cfg, plan, condition, evaluation_keys(cfg))
+    sets, _ = build_phase2_set(view, plan, kind, evaluation_keys(view))
     return sets
 
 

@@ -59,7 +59,7 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     test = evaluation[target]["test"]
     metrics = {
         "stage": "phase3", "study": cfg.study, "target": target, "condition": condition, "seed": seed,
-        "train_task": train_task, "phase2_family": phase2_family(cfg), "zero_shot": True,
+        "train_task": train_task, "phase2_family": phase2_family(cfg, condition), "zero_shot": True,
         "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
         "dev_en_n": len(dev),
         "evaluation": evaluation,
