@@ -12,7 +12,7 @@ CORES  ?= $(shell nproc 2>/dev/null || echo 2)
 # apt-get as root, or through sudo where that exists
 APT    := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: demo study plan clean test lab lint
+.PHONY: demo study plan check clean test test-faults lab lint
 
 $(STAMP): pyproject.toml
 	# Debian's chromium renders the report in the report test (headless, offline).
@@ -38,13 +38,21 @@ study: $(STAMP)
 plan: $(STAMP)
 	$(BIN)/python -m study.grid plan $(PARAMS)
 
+## check: the params, every data file and the Hub needs of a study, without running it
+check: $(STAMP)
+	$(BIN)/python -m study.grid check $(PARAMS)
+
 ## clean: remove one study's outputs (outputs/<study>/), after asking
 clean: $(STAMP)
 	$(BIN)/python -m study.grid clean $(PARAMS)
 
-## test: unit tests, params validation and notebook/workflow tests (offline)
+## test: unit tests, params and data fault injection, notebook/workflow tests (offline)
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not faults"
+
+## test-faults: the long fault-injection suite (10 kills and restarts of a study, a failing notebook)
+test-faults: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m faults
 
 ## lab: JupyterLab on the notebooks, with the project's kernel
 lab: $(STAMP)

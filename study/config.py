@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -434,7 +434,8 @@ class StudyConfig(_Section):
     description: str = ""
     output_root: Path = Path("../outputs")
     conditions: tuple[str, ...]
-    seeds: tuple[int, ...] = Field(description="Phase-3 seeds, one run per (condition, seed).")
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        description="Phase-3 seeds (whole numbers >= 0), one run per (condition, seed).")
     phase2_seed: int = 0
     threads: int = Field(1, gt=0, description="CPU threads per job.")
     model: ModelConfig
@@ -478,6 +479,34 @@ class StudyConfig(_Section):
                                  f"splits {list(TASKS[name].splits)}, languages "
                                  f"{list(TASKS[name].languages)}")
         return self
+
+    @model_validator(mode="after")
+    def _k_fits_the_pool(self) -> StudyConfig:
+        """diverse, similar, random and en+diverse choose k languages from each family's pool:
+        its non-English languages that no target of the family is evaluated on."""
+        chooses = [c for c in self.conditions if c in ("diverse", "similar", "random", "en+diverse")]
+        if not chooses:
+            return self
+        for name, family in self.phase2_families().items():
+            d = family.data
+            pool = sorted({lang for task in d.phase2_pool for lang in TASKS[task].languages
+                           if lang != "en" and lang not in d.zero_shot_languages(TASKS[task].family)})
+            if self.selection.k > len(pool):
+                raise ValueError(
+                    f"selection.k {self.selection.k} is larger than the phase-2 pool"
+                    + (f" of family {name!r}" if self.data.families else "")
+                    + f": {len(pool)} language(s) {pool} of {list(d.phase2_pool)} that no target is "
+                    f"evaluated on; conditions {chooses} need k of them. Accepted: k from 1 to "
+                    f"{len(pool)}, or more pool tasks/languages")
+        return self
+
+    @field_validator("output_root")
+    @classmethod
+    def _output_root_is_a_folder(cls, root: Path) -> Path:
+        if root.exists() and not root.is_dir():
+            raise ValueError(f"{root} is a file; expected a folder (created if missing) to hold "
+                             "output_root/<study>/")
+        return root
 
     @model_validator(mode="after")
     def _phase3_is_single_task(self) -> StudyConfig:
@@ -552,6 +581,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 def _describe(error: dict[str, Any], model: type[BaseModel], raw: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
+    value = str(value) if isinstance(value, Path) else value
     msg = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         section = model
@@ -564,7 +594,22 @@ def _describe(error: dict[str, Any], model: type[BaseModel], raw: dict[str, Any]
         return f"key {key!r} is not a known setting{hint}; accepted here: {allowed}"
     if error["type"] == "missing":
         return f"key {key!r} is required but missing"
+    msg = _PLAIN.get(error["type"], msg)
+    if isinstance(value, dict) and error["type"] == "value_error":  # a check across a section's keys
+        return msg if key == "(top level)" else f"section {key!r}: {msg}"
     return f"key {key!r}: value {value!r} is not accepted: {msg}"
+
+
+# pydantic's wording for type errors, in the words of a params file
+_PLAIN = {
+    "tuple_type": "expected a list, e.g. [0, 1, 2]",
+    "list_type": "expected a list, e.g. [a, b]",
+    "dict_type": "expected a mapping (indented `key: value` lines)",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a text value",
+}
 
 
 def build_config(raw: Any, source: str | Path = "<parameters>") -> StudyConfig:

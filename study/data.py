@@ -103,6 +103,15 @@ def _read_local(path: Path, task: TaskSpec):
         raise DataError(f"{path}: the file is empty")
     if path.suffix in (".csv", ".tsv"):
         return Dataset.from_pandas(_read_table(path, task), preserve_index=False)
+    if path.suffix == ".jsonl":  # Arrow's JSON reader does not check the encoding: check it here
+        blob = path.read_bytes()
+        try:
+            blob.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = blob.count(b"\n", 0, exc.start) + 1
+            raise DataError(f"{path}: line {line} is not UTF-8 (byte {blob[exc.start]:#x}; a file of "
+                            "mixed encodings?); JSON lines must be UTF-8 throughout: re-save it as "
+                            "UTF-8") from None
     try:
         return load_dataset("json" if path.suffix == ".jsonl" else "parquet", data_files=str(path),
                             split="train")
@@ -215,6 +224,17 @@ def canonicalise(raw, task: TaskSpec, lang: str, where: str):
         raise DataError(f"{where}: missing column(s) {missing}; found {raw.column_names}")
     if len(raw) == 0:
         raise DataError(f"{where}: the split is empty")
+    empty = {src: n for src in source_columns(task) if (n := sum(v is None for v in raw[src]))}
+    if empty:
+        raise DataError(f"{where}: row(s) without a value (null) in column(s) {empty} (column: rows); "
+                        f"every row needs each of {source_columns(task)}")
+    if "id" in task.fields:  # ids name examples: each once
+        from collections import Counter
+
+        twice = [i for i, n in Counter(raw[task.fields["id"]]).items() if n > 1]
+        if twice:
+            raise DataError(f"{where}: column {task.fields['id']!r} has {len(twice)} duplicate id(s) "
+                            f"{sorted(map(str, twice))[:5]}; every example needs an id of its own")
     convert = {"pair_classification": _canonical_pairs, "multiple_choice": _canonical_choices,
                "extractive_qa": _canonical_qa}[task.head]
     ds = convert(raw, task, lang, where)

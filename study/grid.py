@@ -412,8 +412,11 @@ def snakemake_command(params_file: Path, cores: int, profile: str | None, extra:
                       memory: int | None = None) -> list[str]:
     """The Snakemake call. A local run is bounded by cores and by memory (`--resources
     mem_mb`, against each rule's declared mem_mb); a profile sets its own limits."""
+    # The study's own lock (study_lock) keeps a second run out; Snakemake's directory lock would
+    # outlive a killed run and stop the restart, and a job it saw start but not end is redone.
+    # A failed job stops only what depends on it (--keep-going); `run` then names it.
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--config",
-               f"params={params_file}"]
+               f"params={params_file}", "--nolock", "--rerun-incomplete", "--keep-going"]
     if profile:
         command += ["--profile", profile]
     else:
@@ -426,9 +429,9 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
     """Run the study grid through Snakemake, holding the study's lock."""
     import subprocess
 
-    from study.config import load_config
+    from study.preflight import check
 
-    cfg = load_config(params_file)
+    cfg, _ = check(params_file)  # params, data and Hub: nothing starts, nothing is written if wrong
     with study_lock(cfg):
         try:
             table, _ = plan(cfg)
@@ -444,7 +447,24 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
             print(f"local run: up to {local_parallelism(cfg, cores, memory)} phase-3 jobs at once "
                   f"({cores} cores, {cfg.threads} thread(s) a job; {memory} MB available, "
                   f"{memory_mb(cfg, 'phase3')} MB a job)", flush=True)
-        return subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra, memory))
+        status = subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra, memory))
+    if status:
+        report_failures(cfg)
+    return status
+
+
+def report_failures(cfg: StudyConfig) -> list[dict]:
+    """After a failed workflow: each run whose notebook failed, and where that notebook is."""
+    from study.runner import failed_runs
+
+    failed = failed_runs(cfg.study_dir)
+    for f in failed:
+        print(f"failed: {Path(f['run']).relative_to(cfg.study_dir)} ({f['error']}); its executed "
+              f"notebook with the error: {f['notebook']}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} run(s) failed; fix the cause and run again: finished jobs are kept, "
+              "failed ones are redone", file=sys.stderr)
+    return failed
 
 
 def clean(params_file: Path, yes: bool = False, ask=input) -> bool:
@@ -481,13 +501,15 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from study.config import ConfigError, load_config
+    from study.data import DataError
 
     parser = argparse.ArgumentParser(prog="python -m study.grid", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_plan = sub.add_parser("plan", help="jobs per stage and projected compute, runs nothing")
     p_run = sub.add_parser("run", help="run the grid (Snakemake), skipping finished jobs")
     p_clean = sub.add_parser("clean", help="remove this study's outputs, after asking")
-    for p in (p_plan, p_run, p_clean):
+    p_check = sub.add_parser("check", help="check the params, data and Hub needs, runs nothing")
+    for p in (p_plan, p_run, p_clean, p_check):
         p.add_argument("params", type=Path, help="params YAML file")
     p_run.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                        help="local cores (default: all); each job takes `threads` of them")
@@ -509,11 +531,21 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return run(args.params, args.cores, args.profile, extra)
+        if args.command == "check":
+            from study.preflight import check, hub_needs
+
+            cfg, splits = check(args.params)
+            needs = hub_needs(cfg)
+            offline = " (the Hub is unreachable: the jobs run offline from the cache)" \
+                if needs and os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+            print(f"{args.params}: study {cfg.study!r} is ready: params valid, {splits} local data "
+                  f"split(s) readable, {len(needs)} Hub model(s)/dataset(s) available{offline}")
+            return 0
         if extra:
             parser.error(f"unrecognised arguments: {' '.join(extra)}")
         clean(args.params, args.yes, ask=input if sys.stdin.isatty() or args.yes else _no_tty)
         return 0
-    except (ConfigError, StudyLocked, RuntimeError, KeyError) as e:
+    except (ConfigError, DataError, StudyLocked, RuntimeError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

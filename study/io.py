@@ -7,6 +7,7 @@ complete, so a directory without that suffix is always a finished one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,10 +28,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(path, exc) from None
         raise
     return path
+
+
+class DiskFull(OSError):
+    """No space (or quota) left while writing a file; the previous version is untouched."""
+
+    def __init__(self, path: Path, cause: OSError):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        super().__init__(cause.errno, f"{path}: disk full while writing it ({cause.strerror}; {free} "
+                         f"on {path.parent}). Nothing was replaced: the previous version, if any, is "
+                         "kept. Free some space (or move output_root) and run again")
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

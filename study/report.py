@@ -76,8 +76,9 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
                 continue
             correct = stats.correctness(runs, task, "test")
             intervals = stats.accuracy_intervals(correct, order).assign(task=task)
-            compared = stats.comparisons({k: v for k, v in correct.items() if k[0] in zero_shot},
-                                         zero_shot).assign(task=task)
+            # references are not zero-shot: no test (the pooled `random` is kept)
+            compared = stats.comparisons({k: v for k, v in correct.items()
+                                          if k[0] not in REFERENCE_CONDITIONS}, zero_shot).assign(task=task)
             points = stats.gain_table(accuracy[accuracy.task == task], distances,
                                       exclude=REFERENCE_CONDITIONS) if "none" in order else None
             regression = (stats.gain_regression(points) if points is not None and len(points)

@@ -14,6 +14,7 @@ is also rendered to HTML without code cells (the report).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -81,11 +82,40 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
                 progress_bar=False,
             )
         except pm.PapermillExecutionError as exc:
+            mark_failed(tmp, notebook, executed, f"{exc.ename}: {exc.evalue}")
             raise SystemExit(f"{notebook.name} failed ({exc.ename}: {exc.evalue}); the executed "
                              f"notebook with the error is {executed}") from None
+        except Exception as exc:  # the kernel died (out of memory, killed) or papermill failed
+            mark_failed(tmp, notebook, executed, f"{type(exc).__name__}: {exc}")
+            raise SystemExit(f"{notebook.name} did not finish ({type(exc).__name__}: {exc}); what "
+                             f"it ran is in {executed}") from None
         if html:
             render_html(executed, html)
     return out_dir / notebook.name
+
+
+FAILED = "FAILED.json"
+
+
+def mark_failed(partial: Path, notebook: Path, executed: Path, error: str) -> None:
+    """Mark a run failed: `<out_dir>.partial/FAILED.json` names the error and the executed
+    notebook that shows it (`study.grid run` lists these when the workflow stops)."""
+    import time
+
+    atomic_write_text(partial / FAILED, json.dumps(
+        {"notebook": str(executed), "source": str(notebook), "error": error,
+         "time": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1) + "\n")
+
+
+def failed_runs(root: Path) -> list[dict]:
+    """Every run under `root` whose last attempt failed (its FAILED.json), oldest first."""
+    found = []
+    for marker in sorted(Path(root).rglob(f"*.partial/{FAILED}")):
+        try:
+            found.append({"run": str(marker.parent.with_suffix("")), **json.loads(marker.read_text())})
+        except (OSError, ValueError):
+            continue
+    return sorted(found, key=lambda r: r.get("time", ""))
 
 
 def _value(text: str) -> Any:

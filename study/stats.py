@@ -243,20 +243,24 @@ PREDICTORS = ("to_english", "to_nearest_phase2")
 def gain_regression(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """gain ~ to_english + to_nearest_phase2 with a random intercept per target language
     (statsmodels MixedLM, REML): slope per distance with its Wald interval and p-value.
-    With fewer than three languages there is nothing to fit and the table is empty; a
-    fit that does not converge is marked (`converged`)."""
+    It needs more languages than fixed effects plus one (four with two distances); with
+    fewer, or a design the fit cannot invert (distances that move together), the table is
+    empty. A fit that does not converge is marked (`converged`)."""
     import warnings
 
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     columns = ["term", "slope", "ci_low", "ci_high", "p", "languages", "observations", "converged"]
-    if gains.language.nunique() < 3:
+    if gains.language.nunique() < len(PREDICTORS) + 2:
         return pd.DataFrame(columns=columns)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = smf.mixedlm("gain ~ " + " + ".join(PREDICTORS), gains, groups=gains["language"]).fit(
-            reml=True)
+        try:
+            fit = smf.mixedlm("gain ~ " + " + ".join(PREDICTORS), gains, groups=gains["language"]).fit(
+                reml=True)
+        except (np.linalg.LinAlgError, ValueError):  # singular: the design does not identify it
+            return pd.DataFrame(columns=columns)
     converged = bool(fit.converged) and not any(issubclass(w.category, ConvergenceWarning)
                                                 for w in caught)
     ci = fit.conf_int(alpha=1 - level)

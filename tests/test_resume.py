@@ -15,7 +15,7 @@ import pytest
 from study.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 
 def _runner(params: Path, notebook: str, out: Path, *extra: str, background: bool = False):

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from study import grid
 from study.config import load_config
 from study.registry import TASKS
 
@@ -32,7 +33,8 @@ def study(tmp_path_factory):
     from conftest import TINY, write_params
 
     tmp = tmp_path_factory.mktemp("wf")
-    params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "translate-train"],
+    params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "random", "translate-train"],
+                                  "selection": {**TINY["selection"], "random_draws": 1},
                                   "phase2": {**TINY["phase2"], "logging_steps": 4}})
     first = snakemake(params, tmp / "wd")
     assert first.returncode == 0, first.stderr[-4000:]
@@ -54,8 +56,10 @@ def test_report_has_every_section_with_real_numbers(study):
     assert html.count("<img") >= 11
     assert "p (Holm)" in html and "diverse vs en" in html and "slope (points per unit)" in html
     assert "greedy max-min" in html and "macrolanguage" in html  # the typology is stated
-    for condition in cfg.conditions:
-        assert f">{condition}<" in html
+    from study.report import label
+
+    for condition in cfg.conditions:  # `random`: its draws pooled
+        assert f">{label(condition)}<" in html, condition
     # The main table's numbers are those of the analysis files, not made up.
     ci = pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv")
     row = ci[(ci.task == "demo_choice") & (ci.condition == "diverse") & (ci.language == "avg")].iloc[0]
@@ -64,7 +68,8 @@ def test_report_has_every_section_with_real_numbers(study):
     assert set(regression.task) == {"demo_nli", "demo_americas", "demo_choice"}
     assert set(regression.term) == {"Intercept", "to_english", "to_nearest_phase2"}
     compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
-    assert {"diverse vs similar", "en vs none"} <= set(compared.comparison)
+    assert {"diverse vs similar", "en vs none", "diverse vs random",
+            "random vs none"} <= set(compared.comparison)  # the draws pooled into `random`
     assert not compared.comparison.str.contains("translate-train").any()  # not zero-shot: no test
 
 
@@ -103,7 +108,7 @@ def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):
 def test_every_run_wrote_metrics_for_every_task_split_and_language(study):
     cfg, _, _ = study
     for target in cfg.data.targets:
-        for condition in cfg.conditions:
+        for condition in grid.run_conditions(cfg):  # random-0 for `random`
             run = cfg.study_dir / "runs" / target / condition / "seed0"
             m = json.loads((run / "metrics.json").read_text())
             assert m["target"] == target and m["phase2_family"] == "nli"
@@ -199,7 +204,7 @@ def test_tidy_results_table(study):
     df = pd.read_parquet(cfg.study_dir / "analysis" / "results.parquet")
     assert list(df.columns) == ["study", "condition", "family", "task", "target", "language", "split",
                                 "seed", "metric", "value", "n", "run_dir"]
-    assert set(df.condition) == set(cfg.conditions) and set(df.family) == {"nli"}
+    assert set(df.condition) == set(grid.run_conditions(cfg)) and set(df.family) == {"nli"}
     acc = df[(df.split == "test") & (df.metric == "accuracy")]
     expected = sum(len(langs) for target in cfg.data.targets for _, langs in cfg.data.evaluated(target))
     assert len(acc) == len(cfg.conditions) * expected
@@ -277,12 +282,12 @@ def test_editing_one_parameter_reruns_only_the_jobs_that_read_it(study):
     original = params.read_text()
     raw = yaml.safe_load(original)
     try:  # edited in place, as a user edits their params file
-        # selection.k decides diverse and similar only: not en, none or translate-train.
+        # selection.k decides diverse, similar and random only: not en, none or translate-train.
         params.write_text(yaml.safe_dump({**raw, "selection": {**raw["selection"], "k": 1}}, sort_keys=False))
         jobs = _dry_run_jobs(params, tmp / "wd")
-        runs = 2 * len(cfg.data.targets) * len(cfg.seeds)  # (diverse, similar) x targets x seeds
-        assert jobs == {"select": 1, "phase2": 2, "phase3": runs, "report": 1, "all": 1,
-                        "total": 5 + runs}
+        runs = 3 * len(cfg.data.targets) * len(cfg.seeds)  # (diverse, similar, random-0) x targets x seeds
+        assert jobs == {"select": 1, "phase2": 3, "phase3": runs, "report": 1, "all": 1,
+                        "total": 6 + runs}
         # A phase-3 setting reruns phase 3 and the report, no data selection or phase 2.
         params.write_text(yaml.safe_dump({**raw, "phase3": {**raw["phase3"], "lr": 5e-4}}, sort_keys=False))
         runs = len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)
@@ -296,7 +301,7 @@ def test_editing_one_parameter_reruns_only_the_jobs_that_read_it(study):
 def test_report_checks_every_output_against_the_current_params_and_code(study):
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
-    total = 1 + 4 + len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)  # select, phase 2, runs
+    total = 1 + 5 + len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)  # select, phase 2, runs
     assert f"all {total} match the current parameters and code" in html
 
 
