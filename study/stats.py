@@ -243,16 +243,17 @@ PREDICTORS = ("to_english", "to_nearest_phase2")
 def gain_regression(gains: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """gain ~ to_english + to_nearest_phase2 with a random intercept per target language
     (statsmodels MixedLM, REML): slope per distance with its Wald interval and p-value.
-    It needs more languages than fixed effects plus one (four with two distances); with
-    fewer, or a design the fit cannot invert (distances that move together), the table is
-    empty. A fit that does not converge is marked (`converged`)."""
+    With fewer than three languages, or a design the fit cannot invert (distances that
+    move together, as when `en` is the only phase-2 condition: its nearest phase-2
+    language is English), the table is empty. A fit that does not converge is marked
+    (`converged`)."""
     import warnings
 
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     columns = ["term", "slope", "ci_low", "ci_high", "p", "languages", "observations", "converged"]
-    if gains.language.nunique() < len(PREDICTORS) + 2:
+    if gains.language.nunique() < 3:
         return pd.DataFrame(columns=columns)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

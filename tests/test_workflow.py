@@ -258,7 +258,7 @@ def test_selection_notebook_shows_sets_scores_distances_and_both_figures(study):
     assert "n_families" in text and "uriel_code" in text and "to_english" in text
     targets = pd.read_csv(sel_dir / "target_distances.csv")
     assert set(targets.target_language) == set(cfg.data.evaluated_languages())
-    assert set(targets.condition) == {"en", "diverse", "similar", "translate-train"}
+    assert set(targets.condition) == {"en", "diverse", "similar", "random-0", "translate-train"}
     en_rows = targets[targets.condition == "en"]
     assert (en_rows.to_nearest_phase2 == en_rows.to_english).all()
     sel = json.loads((sel_dir / "metrics.json").read_text())
