@@ -224,14 +224,14 @@ def canonicalise(raw, task: TaskSpec, lang: str, where: str):
         raise DataError(f"{where}: missing column(s) {missing}; found {raw.column_names}")
     if len(raw) == 0:
         raise DataError(f"{where}: the split is empty")
-    empty = {src: n for src in source_columns(task) if (n := sum(v is None for v in raw[src]))}
+    empty = {src: n for src in source_columns(task) if (n := sum(v is None for v in raw[src][:]))}
     if empty:
         raise DataError(f"{where}: row(s) without a value (null) in column(s) {empty} (column: rows); "
                         f"every row needs each of {source_columns(task)}")
     if "id" in task.fields:  # ids name examples: each once
         from collections import Counter
 
-        twice = [i for i, n in Counter(raw[task.fields["id"]]).items() if n > 1]
+        twice = [i for i, n in Counter(raw[task.fields["id"]][:]).items() if n > 1]
         if twice:
             raise DataError(f"{where}: column {task.fields['id']!r} has {len(twice)} duplicate id(s) "
                             f"{sorted(map(str, twice))[:5]}; every example needs an id of its own")
@@ -245,7 +245,7 @@ def _label_positions(raw, task: TaskSpec, n: int, where: str, meaning: str) -> l
     """Each row's label as a position 0..n-1: the source's value itself, or its index in
     `label_values` where the source uses other values (strings "1", "2", "3", ...)."""
     column = task.fields["label"]
-    values = raw[column]
+    values = raw[column][:]  # a list: a Column reads row by row
     if task.label_values is not None:
         index = {v: i for i, v in enumerate(task.label_values)}
         bad = sorted({v for v in values if v not in index}, key=str)

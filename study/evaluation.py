@@ -20,27 +20,36 @@ from study.config import StudyConfig
 from study.data import load_split
 from study.io import atomic_write_text
 from study.registry import TASKS, TaskSpec
+from study.timing import timed
 
 
-def predict(model, tokenizer, ds, head: str, batch_size: int, max_length: int) -> np.ndarray:
+def predict(model, tokenizer, ds, head: str, batch_size: int, max_length: int,
+            precision: str = "fp32") -> np.ndarray:
     """Predicted label (or choice) ids in the dataset's order: batches of similar length,
-    padded per batch, no gradient."""
+    padded per batch, no gradient; with `precision` bf16, under bf16 autocast (as the
+    model was trained)."""
+    import contextlib
+
     import torch
 
     from study.features import collator, tokenize
+    from study.training import precision as usable
 
     features = tokenize(ds, tokenizer, head, max_length, train=False)
-    ids = features["input_ids"]
+    columns = {k: features[k][:] for k in features.column_names if k != "labels"}  # lists, read once
+    ids = columns["input_ids"]
     lengths = [max(map(len, x)) if head == "multiple_choice" else len(x) for x in ids]
     order = np.argsort(lengths, kind="stable")
     collate = collator(head, tokenizer)
     preds = np.empty(len(ids), dtype=np.int64)
     model.eval()
-    with torch.inference_mode():
+    autocast = torch.autocast(model.device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[
+        usable(precision)]) if usable(precision) != "fp32" else contextlib.nullcontext()
+    with timed("evaluate"), torch.inference_mode(), autocast:
         for start in tqdm(range(0, len(order), batch_size), desc="predict", leave=False):
             idx = order[start:start + batch_size]
-            batch = collate([features[int(i)] for i in idx])
-            batch = {k: v.to(model.device) for k, v in batch.items() if k != "labels"}
+            batch = collate([{k: v[i] for k, v in columns.items()} for i in idx])
+            batch = {k: v.to(model.device) for k, v in batch.items()}
             preds[idx] = model(**batch).logits.argmax(-1).cpu().numpy()
     return preds
 
@@ -62,7 +71,7 @@ def evaluate_target(model, tokenizer, cfg: StudyConfig, target: str, run_dir: Pa
         task = TASKS[name]
         ds = load_split(task, lang, split, cfg.data, limit=cfg.data.max_eval_examples)
         pred = predict(model, tokenizer, ds, task.head, cfg.phase3.eval_batch_size,
-                       cfg.phase3.max_length)
+                       cfg.phase3.max_length, cfg.phase3.precision)
         gold = np.asarray(ds["label"])
         names = label_names(task, ds)
         results.setdefault(name, {}).setdefault(split, {})[lang] = {

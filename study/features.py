@@ -22,6 +22,7 @@ import hashlib
 import json
 
 from study.registry import Head
+from study.timing import timed
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -61,8 +62,9 @@ def tokenize(ds, tokenizer, head: Head, max_length: int, doc_stride: int = 128,
         keep = []
     else:
         raise ValueError(f"head {head!r}; accepted: pair_classification, multiple_choice, extractive_qa")
-    out = ds.map(fn, batched=True, remove_columns=[c for c in ds.column_names if c not in keep],
-                 new_fingerprint=fingerprint, desc=f"tokenize ({head})")
+    with timed("tokenize"):
+        out = ds.map(fn, batched=True, remove_columns=[c for c in ds.column_names if c not in keep],
+                     new_fingerprint=fingerprint, desc=f"tokenize ({head})")
     return out.rename_column("label", "labels") if "label" in out.column_names else out
 
 

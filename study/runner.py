@@ -17,15 +17,23 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from study.config import ConfigError, load_config
-from study.io import atomic_dir, atomic_write_text
+from study.io import atomic_dir, atomic_write_json, atomic_write_text
+from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing
 
 KERNEL = "xlt-study"
+
+# papermill -> nbformat -> jsonschema imports jsonschema's optional IRI format checker,
+# rfc3987_syntax, where it is installed (jupyterlab's dependencies bring it): it compiles
+# about 40 grammars on import, 3 s of every job, for formats that notebook validation never
+# checks. This process does without it.
+sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def check_kernel(name: str = KERNEL) -> None:
@@ -74,6 +82,7 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
     os.environ.setdefault("TQDM_MININTERVAL", "5")
     with atomic_dir(out_dir) as tmp:
         executed = tmp / notebook.name
+        os.environ[ENV] = str(tmp / KERNEL_FILE)  # the kernel inherits it (study.timing)
         try:
             pm.execute_notebook(
                 str(notebook), str(executed), kernel_name=kernel, cwd=str(notebook.parent),
@@ -89,9 +98,20 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
             mark_failed(tmp, notebook, executed, f"{type(exc).__name__}: {exc}")
             raise SystemExit(f"{notebook.name} did not finish ({type(exc).__name__}: {exc}); what "
                              f"it ran is in {executed}") from None
+        render_start = time.time()
         if html:
             render_html(executed, html)
+        atomic_write_json(tmp / JOB_FILE, {
+            "job": round(time.time() - _process_start(), 3), **notebook_timing(executed),
+            "render_html": round(time.time() - render_start, 3) if html else 0.0})
     return out_dir / notebook.name
+
+
+def _process_start() -> float:
+    """When this process started (its interpreter start-up and imports count in the job)."""
+    import psutil  # ipykernel's own dependency
+
+    return psutil.Process().create_time()
 
 
 FAILED = "FAILED.json"

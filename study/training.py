@@ -28,6 +28,7 @@ import numpy as np
 
 from study.config import TrainConfig
 from study.registry import NLI_LABELS, TASKS
+from study.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         accelerator_config={"split_batches": multitask},
         gradient_accumulation_steps=t.grad_accum, activation_checkpointing=t.gradient_checkpointing,
         bf16=precision(t.precision) == "bf16", fp16=precision(t.precision) == "fp16",
+        use_cpu=not _cuda(),  # transformers refuses bf16 autocast on a CPU without it
         train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
         save_strategy="steps", save_steps=every, save_total_limit=2,
         eval_strategy="steps" if select_on_dev else "no", eval_steps=every if select_on_dev else None,
@@ -106,16 +108,27 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
 
 
 def precision(requested: str) -> str:
-    """The precision a run can use here: fp16 needs a GPU, bf16 a GPU that has it (or the
-    CPU, whose autocast supports it); otherwise fp32, with a warning."""
+    """The precision a run can use here: fp16 needs a GPU, bf16 a GPU or CPU with bf16
+    arithmetic (a CPU without it emulates bf16 tens of times slower than fp32); otherwise
+    fp32, with a warning."""
     import torch
 
     cuda = torch.cuda.is_available()
-    no_bf16 = cuda and not torch.cuda.is_bf16_supported()
+    no_bf16 = not torch.cuda.is_bf16_supported() if cuda else not cpu_has_bf16()
     if (requested == "fp16" and not cuda) or (requested == "bf16" and no_bf16):
         log.warning("precision %s is not supported on this hardware; training in fp32", requested)
         return "fp32"
     return requested
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX), as oneDNN sees it."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _cuda() -> bool:
@@ -192,7 +205,8 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
         data_collator=collator(head, tokenizer), processing_class=tokenizer,
         compute_metrics=accuracy, callbacks=_callbacks(t, tensorboard_dir, dev_ds is not None),
     )
-    trainer.train(resume_from_checkpoint=resume)
+    with timed("train"):
+        trainer.train(resume_from_checkpoint=resume)
     trainer.resumed_from = Path(resume).name if resume else None
     return trainer
 
@@ -263,7 +277,8 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
                                     for task in tokenized}),
         processing_class=tokenizer, callbacks=_callbacks(t, tensorboard_dir, False),
     )
-    trainer.train(resume_from_checkpoint=resume)
+    with timed("train"):
+        trainer.train(resume_from_checkpoint=resume)
     trainer.resumed_from = Path(resume).name if resume else None
     trainer.task_sizes = sizes
     trainer.task_probabilities = probabilities

@@ -208,11 +208,35 @@ def test_early_stopping_and_activation_checkpointing(tiny, tmp_path):
     assert trainer.state.global_step == 3 * 6  # 48 examples / 8 per step, 3 epochs run
 
 
-def test_precision_falls_back_to_fp32_where_the_hardware_lacks_it(caplog):
+def test_precision_falls_back_to_fp32_where_the_hardware_lacks_it(caplog, monkeypatch):
+    from study import training
     from study.training import precision
 
     if torch.cuda.is_available():
         pytest.skip("a GPU machine: fp16 is available")
     assert precision("fp16") == "fp32" and "not supported" in caplog.text
-    assert precision("bf16") == "bf16"  # CPU autocast has bf16
     assert precision("fp32") == "fp32"
+    # bf16 only where the CPU has bf16 arithmetic: emulated, it is far slower than fp32
+    assert precision("bf16") == ("bf16" if training.cpu_has_bf16() else "fp32")
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    caplog.clear()
+    assert precision("bf16") == "fp32" and "not supported" in caplog.text
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    assert precision("bf16") == "bf16"
+
+
+def test_bf16_training_and_evaluation_run_on_a_cpu_that_has_it(tiny, tmp_path, monkeypatch):
+    """transformers refuses bf16 on a CPU unless told it is on the CPU (use_cpu): the
+    training arguments say so, and evaluation runs under the same autocast."""
+    from study import training
+    from study.evaluation import predict
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU machine")
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)  # emulated here if need be
+    t = T.model_copy(update={"epochs": 1, "precision": "bf16"})
+    trainer = training.train_target(tiny, "pair_classification", nli(16), None, t, seed=0,
+                                    work_dir=tmp_path / "w", run_key={"bf16": 1})
+    assert trainer.args.bf16 and trainer.state.global_step == 2
+    pred = predict(trainer.model, trainer.processing_class, nli(8), "pair_classification", 4, 32, "bf16")
+    assert pred.shape == (8,) and set(pred.tolist()) <= {0, 1, 2}

@@ -89,3 +89,21 @@ def test_tiny_model_build_is_deterministic(tmp_path):
     b = build_tiny_xlmr(tmp_path / "b", texts, spec, seed=0)
     for name in ("tokenizer.json", "model.safetensors"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_masked_lm_pretraining_loss_is_the_full_models_on_masked_tokens_only(tiny_model):
+    """The demo's pretraining projects only the masked tokens onto the vocabulary; its loss
+    is the one XLMRobertaForMaskedLM computes over the whole sequence."""
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling, XLMRobertaForMaskedLM
+
+    from study.pretrained import _masked_only_trainer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = XLMRobertaForMaskedLM.from_pretrained(tiny_model).eval()
+    texts = ["the cat sat on the mat", "ein Hund", "a much longer sentence with many more words in it"]
+    batch = DataCollatorForLanguageModeling(tok, mlm_probability=0.5, seed=1)(
+        [tok(t) for t in texts])
+    assert (batch["labels"] != -100).sum() > 0
+    full = model(**batch).loss
+    masked_only = _masked_only_trainer().compute_loss(None, model, dict(batch))
+    assert torch.allclose(full, masked_only, atol=1e-5)

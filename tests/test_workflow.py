@@ -354,3 +354,35 @@ def test_two_phase2_families_in_one_grid(tmp_path):
     assert "all 11 match the current parameters and code" in html  # 2 selections, 4 encoders, 5 runs
     assert "<code>commonsense/diverse</code> (1 seed)" in html
     assert ">commonsense/diverse vs commonsense/en<" in html
+
+
+def test_every_job_records_where_its_time_goes(study):
+    """Each notebook job leaves timing.json (the runner's clock, papermill's cell times, the
+    kernel's start-up) and its kernel's phases; the benchmark splits the study's job time
+    into parts that add up to it."""
+    import importlib.util
+
+    from study.timing import JOB_FILE, kernel_phases
+
+    cfg, _, _ = study
+    records = sorted(cfg.study_dir.rglob(JOB_FILE))
+    notebooks = sorted(p.parent for p in cfg.study_dir.rglob("*.ipynb")
+                       if not any(s.endswith(".partial") for s in p.parts))
+    assert sorted(r.parent for r in records) == notebooks
+    for record in records:
+        t = json.loads(record.read_text())
+        assert t["job"] >= t["notebook"] >= t["cells"] > 0, record
+    run = next(cfg.study_dir.glob("runs/*/en/seed0"))
+    phases = kernel_phases(run)
+    assert {"imports", "tokenize", "train", "evaluate"} <= set(phases) and phases["train"] > 0
+    assert json.loads((cfg.study_dir / "pretrained" / "build.json").read_text())["timing"]["train"] > 0
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    split = bench.demo_split(cfg.study_dir)
+    assert split["jobs"] == len(records) + 1  # and the base model's build
+    parts = split["categories"]
+    assert all(v["seconds"] >= 0 for v in parts.values())
+    assert sum(v["seconds"] for v in parts.values()) == pytest.approx(split["job_seconds"], abs=0.5)
+    assert parts["report rendering"]["seconds"] > 0 and parts["training"]["seconds"] > 0

@@ -35,6 +35,9 @@ def phase2_sets(cfg: StudyConfig, condition: str) -> dict:
 def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
     import io
 
+    from study.timing import import_frameworks
+
+    import_frameworks()
     from study.pretrained import ensure_base_model
     from study.training import phase2_tasks, save_encoder, train_phase2
 

@@ -33,6 +33,9 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     """Train `target` on English from the condition's encoder, select on English dev, and
     evaluate zero-shot on dev and test of every language of the target (and of the tasks
     evaluated with it)."""
+    from study.timing import import_frameworks
+
+    import_frameworks()
     from study.evaluation import evaluate_target, predict
     from study.registry import TASKS
     from study.training import train_target
@@ -53,7 +56,8 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
                            labels=task.label_set, tensorboard_dir=out / "tensorboard")
     train_seconds = time.time() - start
     model, tok = trainer.model, trainer.processing_class
-    dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length)
+    dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length,
+                       cfg.phase3.precision)
     evaluation = evaluate_target(model, tok, cfg, target, out)
     shutil.rmtree(work, ignore_errors=True)
     test = evaluation[target]["test"]

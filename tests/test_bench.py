@@ -1,0 +1,88 @@
+"""The benchmark's measurements (benchmarks/bench.py) on the smallest sizes.
+
+Speed is printed by the benchmark, never asserted here (the machines are shared and
+noisy): these tests check that each side does the work it claims, on the same data, and
+that the figures are computed from what was measured.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from study.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    from conftest import TINY, write_params
+
+    from study.pretrained import ensure_base_model
+
+    params = write_params(tmp_path_factory.mktemp("bench"), **TINY)
+    return {"params": str(params), "threads": 1, "train_examples": 64, "eval_examples": 16,
+            "eval_batch_size": 64, "demo_model": ensure_base_model(load_config(params))}
+
+
+def test_both_sides_train_on_the_same_examples_the_recipe_padded_to_128(base):
+    from transformers import AutoTokenizer
+
+    cases = {impl: bench.run_case({**base, "kind": "train", "model": "demo", "impl": impl,
+                                   "precision": "fp32"}) for impl in ("recipe", "study")}
+    recipe, study = cases["recipe"], cases["study"]
+    assert recipe["examples"] == study["examples"] == 64
+    assert recipe["tokens"] == study["tokens"]  # real tokens, same data and tokenizer
+    assert 64 * 8 < study["tokens"] < 64 * 128
+    for r in cases.values():
+        assert r["seconds"] > 0 and r["peak_rss_mb"] > 100
+        assert r["flop"] == 6 * r["non_embedding_parameters"] * r["tokens"]
+    train, _ = bench._data({**base, "params": base["params"]})
+    padded = bench._recipe_features(train, AutoTokenizer.from_pretrained(base["demo_model"]))
+    assert {len(x) for x in padded["input_ids"]} == {bench.RECIPE_LENGTH}
+
+
+def test_evaluation_covers_every_target_language_on_both_sides(base):
+    cfg = load_config(Path(base["params"]))
+    target = next(iter(cfg.data.targets))
+    languages = sum(len(langs) for _, langs in cfg.data.evaluated(target))
+    for impl in ("recipe", "study"):
+        r = bench.run_case({**base, "kind": "eval", "model": "demo", "impl": impl, "precision": "fp32"})
+        assert r["languages"] == languages and r["examples"] == 16 * languages
+        assert r["flop"] == 2 * r["non_embedding_parameters"] * r["tokens"] and r["seconds"] > 0
+
+
+def test_small_config_is_the_one_the_issue_names(base, tmp_path):
+    from transformers import AutoConfig
+
+    path = bench._model_dir({**base, "model": "small"}, tmp_path)
+    c = AutoConfig.from_pretrained(path)
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size,
+            c.vocab_size) == (256, 4, 4, 1024, 8000)
+    model, _ = bench._classifier(path)
+    n = bench._non_embedding_parameters(model)
+    # per layer: attention 4·256² + FFN 2·256·1024, plus biases and norms; the pair head 256² + 256·3
+    assert 4 * (4 * 256**2 + 2 * 256 * 1024) + 256**2 < n < 4 * (4 * 256**2 + 2 * 256 * 1024) + 2 * 256**2
+
+
+def test_tables_show_speed_up_against_the_recipe_and_utilisation_of_the_peak():
+    row = {"model": "demo", "precision": "fp32", "peak_rss_mb": 500.0}
+    results = {
+        "machine": {"cpu": "x", "cores": 2, "torch": "2", "cpu_capability": "AVX2", "bf16_arithmetic": False},
+        "peak": {"fp32": {"flop_per_s": 1e11}},
+        "train": [{**row, "impl": "recipe", "examples_per_s": 100.0, "tokens_per_s": 4000.0, "utilisation": 0.05},
+                  {**row, "impl": "study", "examples_per_s": 250.0, "tokens_per_s": 10000.0, "utilisation": 0.125}],
+        "eval": [],
+        "demo": {"jobs": 2, "job_seconds": 10.0,
+                 "categories": {"training": {"seconds": 6.0, "share": 0.6},
+                                "notebook start-up and imports": {"seconds": 4.0, "share": 0.4}}},
+    }
+    text = bench.tables(results)
+    assert "| train | demo | study core | fp32 | 250 | 10000 | 2.50x | 12.5% | 500 |" in text
+    assert "no bf16 arithmetic" in text and "| training | 6 | 60% |" in text
+    json.dumps(results)
