@@ -12,7 +12,7 @@ CORES  ?= $(shell nproc 2>/dev/null || echo 2)
 # apt-get as root, or through sudo where that exists
 APT    := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: demo study plan check clean test test-faults lab lint
+.PHONY: demo study plan check clean test test-faults bench lab lint
 
 $(STAMP): pyproject.toml
 	# Debian's chromium renders the report in the report test (headless, offline).
@@ -53,6 +53,10 @@ test: $(STAMP)
 ## test-faults: the long fault-injection suite (10 kills and restarts of a study, a failing notebook)
 test-faults: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m faults
+
+## bench: the study's training core side by side with the run_xnli recipe -> benchmarks/results.json
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 ## lab: JupyterLab on the notebooks, with the project's kernel
 lab: $(STAMP)

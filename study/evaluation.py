@@ -36,7 +36,7 @@ def predict(model, tokenizer, ds, head: str, batch_size: int, max_length: int,
     from study.training import precision as usable
 
     features = tokenize(ds, tokenizer, head, max_length, train=False)
-    columns = {k: features[k][:] for k in features.column_names if k != "labels"}  # lists, read once
+    columns = {k: features[k][:] for k in features.column_names}  # lists, read once
     ids = columns["input_ids"]
     lengths = [max(map(len, x)) if head == "multiple_choice" else len(x) for x in ids]
     order = np.argsort(lengths, kind="stable")
@@ -49,7 +49,7 @@ def predict(model, tokenizer, ds, head: str, batch_size: int, max_length: int,
         for start in tqdm(range(0, len(order), batch_size), desc="predict", leave=False):
             idx = order[start:start + batch_size]
             batch = collate([{k: v[i] for k, v in columns.items()} for i in idx])
-            batch = {k: v.to(model.device) for k, v in batch.items()}
+            batch = {k: v.to(model.device) for k, v in batch.items() if k != "labels"}
             preds[idx] = model(**batch).logits.argmax(-1).cpu().numpy()
     return preds
 

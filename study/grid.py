@@ -446,7 +446,14 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
             print(f"local run: up to {local_parallelism(cfg, cores, memory)} phase-3 jobs at once "
                   f"({cores} cores, {cfg.threads} thread(s) a job; {memory} MB available, "
                   f"{memory_mb(cfg, 'phase3')} MB a job)", flush=True)
-        status = subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra, memory))
+        from contextlib import nullcontext
+
+        from study import warm
+
+        # local jobs get kernels forked from one process that has imported the stack already
+        with warm.server() if not profile else nullcontext():
+            status = subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra,
+                                                       memory))
     if status:
         report_failures(cfg)
     return status

@@ -147,8 +147,10 @@ def _job_timing(started: float) -> dict[str, float]:
 
     from study.timing import TOTALS
 
-    job = time.time() - psutil.Process().create_time()
-    return {"job": round(job, 3), "startup": round(job - (time.perf_counter() - started), 3),
+    begun, finished = psutil.Process().create_time(), time.time()
+    job = finished - begun
+    return {"job": round(job, 3), "started": begun, "finished": finished,
+            "startup": round(job - (time.perf_counter() - started), 3),
             **{phase: round(seconds, 3) for phase, seconds in TOTALS.items()}}
 
 

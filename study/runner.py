@@ -26,6 +26,7 @@ import yaml
 from study.config import ConfigError, load_config
 from study.io import atomic_dir, atomic_write_json, atomic_write_text
 from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing
+from study.warm import kernel_manager_class
 
 KERNEL = "xlt-study"
 
@@ -88,7 +89,7 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
                 str(notebook), str(executed), kernel_name=kernel, cwd=str(notebook.parent),
                 parameters={"params_file": str(params_file.resolve()), "params": raw,
                             "out_dir": str(tmp), **parameters},
-                progress_bar=False,
+                progress_bar=False, kernel_manager_class=kernel_manager_class(),
             )
         except pm.PapermillExecutionError as exc:
             mark_failed(tmp, notebook, executed, f"{exc.ename}: {exc.evalue}")
@@ -101,8 +102,10 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
         render_start = time.time()
         if html:
             render_html(executed, html)
+        started, finished = _process_start(), time.time()
         atomic_write_json(tmp / JOB_FILE, {
-            "job": round(time.time() - _process_start(), 3), **notebook_timing(executed),
+            "job": round(finished - started, 3), "started": started, "finished": finished,
+            **notebook_timing(executed),
             "render_html": round(time.time() - render_start, 3) if html else 0.0})
     return out_dir / notebook.name
 

@@ -22,6 +22,8 @@ runs' prediction files.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -40,28 +42,45 @@ def bootstrap_ci(correct: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
 def _resample_means(stack: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """Means of `resamples` two-level bootstrap draws of a (k x seeds x examples) stack; the
     same seed and example draws apply to all k matrices (paired). Returns (resamples x k)."""
-    rng = np.random.default_rng(seed)
     _, n_seeds, n = stack.shape
-    out = np.empty((resamples, stack.shape[0]))
+    seed_counts, example_counts = _two_level_draws(seed, resamples, (n_seeds, n))
+    # a draw's mean is a sum over the drawn (seed, example) pairs, i.e. counts x values: one
+    # matrix product per matrix instead of a gathered copy per draw (0/1 values: the same
+    # sums, exactly)
+    return np.stack([((example_counts @ m.T) * seed_counts).sum(axis=1) / (n_seeds * n)
+                     for m in stack], axis=1)
+
+
+@lru_cache(maxsize=16)
+def _two_level_draws(seed: int, resamples: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """For each level (its size), how often each index is drawn in each resample: a
+    (resamples x size) count matrix per level. The draws are made as a loop over resamples
+    makes them (level after level within a resample), so the numbers do not depend on how
+    they are computed; the same (seed, resamples, sizes) are drawn once and shared."""
+    rng = np.random.default_rng(seed)
+    draws = [np.empty((resamples, size), dtype=np.int64) for size in sizes]
     for r in range(resamples):
-        seeds = rng.integers(0, n_seeds, n_seeds)
-        examples = rng.integers(0, n, n)
-        out[r] = stack[:, seeds][:, :, examples].mean(axis=(1, 2))
-    return out
+        for level, size in enumerate(sizes):
+            draws[level][r] = rng.integers(0, size, size)
+    return tuple(_counts(d, size) for d, size in zip(draws, sizes, strict=True))
+
+
+def _counts(draws: np.ndarray, size: int) -> np.ndarray:
+    """(resamples x size) how often each index was drawn in each resample."""
+    flat = (np.arange(len(draws))[:, None] * size + draws).ravel()
+    counts = np.bincount(flat, minlength=len(draws) * size).reshape(len(draws), size).astype(float)
+    counts.flags.writeable = False  # shared through the cache
+    return counts
 
 
 def _resample_difference(a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """Two-level bootstrap draws of mean(a) - mean(b) when a and b have different numbers of
     replicates: each resamples its own rows; both take the same example draw."""
-    rng = np.random.default_rng(seed)
     n = a.shape[1]
-    out = np.empty(resamples)
-    for r in range(resamples):
-        rows_a = rng.integers(0, len(a), len(a))
-        rows_b = rng.integers(0, len(b), len(b))
-        examples = rng.integers(0, n, n)
-        out[r] = a[rows_a][:, examples].mean() - b[rows_b][:, examples].mean()
-    return out
+    rows_a, rows_b, ex = _two_level_draws(seed, resamples, (len(a), len(b), n))
+    mean_a = ((ex @ a.T) * rows_a).sum(axis=1) / (len(a) * n)
+    mean_b = ((ex @ b.T) * rows_b).sum(axis=1) / (len(b) * n)
+    return mean_a - mean_b
 
 
 def paired_test(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,

@@ -74,7 +74,8 @@ def notebook_timing(executed: Path) -> dict[str, float]:
     starts = [c["start_time"] for c in cells if c.get("start_time")]
     startup = 0.0
     if meta.get("start_time") and starts:
-        startup = (datetime.fromisoformat(min(starts)) - datetime.fromisoformat(meta["start_time"])).total_seconds()
+        first, begun = datetime.fromisoformat(min(starts)), datetime.fromisoformat(meta["start_time"])
+        startup = (first - begun).total_seconds()
     return {"notebook": float(meta.get("duration") or 0.0),
             "cells": float(sum(c.get("duration") or 0.0 for c in cells)),
             "kernel_startup": max(startup, 0.0)}

@@ -75,8 +75,10 @@ def test_tables_show_speed_up_against_the_recipe_and_utilisation_of_the_peak():
     results = {
         "machine": {"cpu": "x", "cores": 2, "torch": "2", "cpu_capability": "AVX2", "bf16_arithmetic": False},
         "peak": {"fp32": {"flop_per_s": 1e11}},
-        "train": [{**row, "impl": "recipe", "examples_per_s": 100.0, "tokens_per_s": 4000.0, "utilisation": 0.05},
-                  {**row, "impl": "study", "examples_per_s": 250.0, "tokens_per_s": 10000.0, "utilisation": 0.125}],
+        "train": [{**row, "impl": "recipe", "examples_per_s": 100.0, "tokens_per_s": 4000.0,
+                   "utilisation": 0.05},
+                  {**row, "impl": "study", "examples_per_s": 250.0, "tokens_per_s": 10000.0,
+                   "utilisation": 0.125}],
         "eval": [],
         "demo": {"jobs": 2, "job_seconds": 10.0,
                  "categories": {"training": {"seconds": 6.0, "share": 0.6},

@@ -1,0 +1,209 @@
+"""Warm kernels: notebook kernels forked from a process that has already imported the
+training stack, so that a job's kernel starts in a fraction of a second instead of the
+~8 s that importing torch, transformers and datasets takes in every fresh process.
+
+`study.grid run` starts the server (`serve`) for a local run and exports its socket in
+`STUDY_WARM_SOCKET`. The runner's kernel manager then launches `python -m study.warm
+kernel -f <connection file>` instead of `ipykernel_launcher`: that small launcher asks the
+server for a kernel, which the server forks (the child becomes an ordinary ipykernel on
+the connection file, with the launcher's environment, working directory and standard
+streams), and waits for it, forwarding signals. With no server (JupyterLab, a cluster
+node, a server that died) the launcher execs the ordinary `ipykernel_launcher`, so a job
+never depends on it. A forked kernel exits when its launcher is gone.
+
+The server imports modules and nothing more: no torch operation runs before the fork, so
+every kernel sets up its own thread pools (with the job's OMP_NUM_THREADS) as a fresh
+process would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SOCKET = "STUDY_WARM_SOCKET"
+PRELOAD = ("torch", "datasets", "transformers", "pandas", "numpy", "scipy.stats", "matplotlib",
+           "ipykernel.kernelapp", "study.config", "study.data", "study.evaluation", "study.features",
+           "study.training", "study.multitask", "study.selection", "study.typology")
+
+
+# ---------------------------------------------------------------- the runner's side
+
+def kernel_manager_class():
+    """papermill's kernel manager, launching kernels through this module when a server runs."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class WarmKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if os.environ.get(SOCKET) and "ipykernel_launcher" in cmd:
+                return [sys.executable, "-m", "study.warm", "kernel",
+                        *cmd[cmd.index("ipykernel_launcher") + 1:]]
+            return cmd
+
+    return WarmKernelManager
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    """A warm-kernel server for the duration of a local run (its socket exported to the
+    jobs in STUDY_WARM_SOCKET); stopped, and its socket removed, at the end."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="study-warm-")  # short: a socket path has ~100 bytes
+    path = os.path.join(folder, "socket")
+    proc = subprocess.Popen([sys.executable, "-m", "study.warm", "serve", path],
+                            stdin=subprocess.DEVNULL)
+    previous = os.environ.get(SOCKET)
+    os.environ[SOCKET] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(SOCKET, None)
+        else:
+            os.environ[SOCKET] = previous
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the launcher
+
+def launch(args: list[str]) -> None:
+    """Get a kernel forked by the server and wait for it; without one, be an ordinary kernel."""
+    path = os.environ.get(SOCKET)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path or "")
+        request = json.dumps({"args": args, "env": dict(os.environ), "cwd": os.getcwd(),
+                              "launcher": os.getpid()}).encode()
+        socket.send_fds(sock, [request + b"\n"], [0, 1, 2])
+        reply = sock.makefile("r").readline()
+        pid = int(json.loads(reply)["pid"])
+    except (OSError, ValueError, KeyError):
+        sock.close()
+        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *args])
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
+        signal.signal(sig, lambda s, _f: _forward(pid, s))
+    while sock.recv(1):  # the kernel holds the other end open until it exits
+        pass
+    sys.exit(0)
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        sys.exit(0)
+
+
+# ---------------------------------------------------------------- the server
+
+def serve(path: str) -> None:
+    """Import the stack once, then fork a kernel for each launcher that asks."""
+    import importlib
+
+    for module in PRELOAD:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    if os.path.exists(path):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path + ".tmp")
+    os.rename(path + ".tmp", path)  # launchers see the socket only once it listens
+    server.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked kernels are reaped automatically
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        conn, _ = server.accept()
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
+            request = json.loads(msg.split(b"\n", 1)[0])
+        except (OSError, ValueError):
+            conn.close()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            server.close()
+            _become_kernel(request, fds, conn)
+        for fd in fds:
+            os.close(fd)
+        try:
+            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        finally:
+            conn.close()  # the child keeps its copy open until it exits
+
+
+def _become_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:
+    """In the forked child: the launcher's streams, environment and folder, then ipykernel."""
+    try:
+        os.setsid()  # a session of its own, as jupyter_client gives kernels
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        threads = os.environ.get("OMP_NUM_THREADS")
+        if threads and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(threads))
+        _exit_with(request["launcher"], conn)
+        sys.argv = ["ipykernel_launcher", *request["args"]]
+        from ipykernel.kernelapp import launch_new_instance
+
+        launch_new_instance()
+    except SystemExit as exc:
+        os._exit(exc.code if isinstance(exc.code, int) else 0)
+    except BaseException:  # noqa: BLE001 - the child must never return into the server's loop
+        import traceback
+
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)
+
+
+def _exit_with(launcher: int, conn: socket.socket) -> None:
+    """Leave when the launcher is gone (jupyter_client kills the launcher, not the fork)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(launcher, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    conn.setblocking(True)  # held open: the launcher reads EOF when this process ends
+    threading.Thread(target=watch, daemon=True, name="launcher-watch").start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"] and len(argv) == 2:
+        serve(argv[1])
+    elif argv[:1] == ["kernel"]:
+        launch(argv[1:])
+    else:
+        raise SystemExit("usage: python -m study.warm serve SOCKET | kernel -f CONNECTION_FILE")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Warm kernels (study/warm.py): forked from a process that imported the stack, they run
+a notebook as an ordinary kernel would, with the job's environment, folder and threads,
+and give the same numbers; without a server the job gets an ordinary kernel."""
+
+import json
+import os
+
+import nbformat
+import pytest
+
+from study import warm
+from study.runner import run_notebook
+
+CELL = """
+import os, sys
+warm = "transformers" in sys.modules  # imported before this notebook ran anything
+import torch
+torch.manual_seed(0)
+layer = torch.nn.Linear(64, 64)
+opt = torch.optim.AdamW(layer.parameters(), lr=1e-2)
+for _ in range(20):
+    loss = layer(torch.randn(32, 64)).pow(2).mean()
+    opt.zero_grad(); loss.backward(); opt.step()
+print(json.dumps({"warm": warm, "ppid": os.getppid(), "cwd": os.getcwd(),
+                  "env": os.environ.get("STUDY_WARM_TEST"), "threads": torch.get_num_threads(),
+                  "weights": [round(float(x), 10) for x in layer.weight.flatten()[:50]]}))
+"""
+
+
+def _run(tmp_path, name: str, params) -> dict:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import json\n" + CELL)],
+                                  metadata={"kernelspec": {"name": "xlt-study", "language": "python",
+                                                           "display_name": "Python (xlt-study)"},
+                                            "language_info": {"name": "python"}})
+    folder = tmp_path / "notebooks"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    done = run_notebook(path, tmp_path / name, params, {})
+    out = nbformat.read(done, as_version=4).cells[-1].outputs
+    return json.loads(next(o.text for o in out if o.output_type == "stream").strip().splitlines()[-1])
+
+
+def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.setenv("STUDY_WARM_TEST", "passed on")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv(warm.SOCKET, raising=False)
+    cold = _run(tmp_path, "cold", tiny_params)
+    with warm.server() as socket_path:
+        for _ in range(100):  # the server imports the stack first, then listens
+            if os.path.exists(socket_path):
+                break
+            import time
+
+            time.sleep(0.2)
+        hot = _run(tmp_path, "hot", tiny_params)
+        again = _run(tmp_path, "again", tiny_params)
+    assert not cold["warm"] and hot["warm"] and again["warm"]
+    assert hot["ppid"] == again["ppid"] != cold["ppid"]  # both forked by the one server
+    assert hot["cwd"] == cold["cwd"] == str(tmp_path / "notebooks")
+    assert hot["env"] == cold["env"] == "passed on"
+    assert hot["threads"] == cold["threads"] == 1
+    assert hot["weights"] == cold["weights"]  # same numbers, to the last printed digit
+    assert warm.SOCKET not in os.environ and not os.path.exists(socket_path)
+
+
+def test_a_job_without_a_server_gets_an_ordinary_kernel(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.setenv(warm.SOCKET, str(tmp_path / "no-such-socket"))
+    result = _run(tmp_path, "fallback", tiny_params)
+    assert not result["warm"]
+
+
+def test_the_kernel_command_is_swapped_only_with_a_server(monkeypatch):
+    manager = warm.kernel_manager_class()(kernel_name="xlt-study")
+    manager.connection_file = "/tmp/c.json"
+    monkeypatch.delenv(warm.SOCKET, raising=False)
+    assert "ipykernel_launcher" in manager.format_kernel_cmd()
+    monkeypatch.setenv(warm.SOCKET, "/tmp/s")
+    cmd = manager.format_kernel_cmd()
+    assert cmd[1:4] == ["-m", "study.warm", "kernel"] and cmd[-2:] == ["-f", os.path.realpath("/tmp/c.json")]
+
+
+@pytest.mark.parametrize("argv", [[], ["serve"], ["nonsense"]])
+def test_usage_is_named(argv):
+    with pytest.raises(SystemExit, match="usage"):
+        warm.main(argv)
