@@ -162,9 +162,16 @@ def _matmul_peak(precision: str, size: int) -> dict:
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(2):
+    n = 256  # grow to `size`, but stop where one product takes long (emulated bf16: ~1 GFLOP/s)
+    while True:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        start = time.perf_counter()
         a @ b
+        if n >= size or time.perf_counter() - start > 0.2:
+            break
+        n *= 2
+    size = n
+    a @ b
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()
@@ -282,10 +289,11 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.quick:
         args.train_examples, args.eval_examples = 64, 32
-    demo_model = str(Path(ensure_base_model(load_config(args.params))).resolve())
+    demo_model = str(Path(ensure_base_model(load_config(args.params))).resolve())  # built once
+    cfg = load_config(args.params)
     base = {"params": str(args.params.resolve()), "threads": args.threads, "demo_model": demo_model,
             "train_examples": args.train_examples, "eval_examples": args.eval_examples,
-            "eval_batch_size": 256}
+            "eval_batch_size": cfg.phase3.eval_batch_size}  # the study as its params run it
     size = 512 if args.quick else 2048
     results: dict = {"machine": machine(), "settings": {k: v for k, v in base.items() if k != "params"},
                      "peak": {}, "train": [], "eval": []}

@@ -86,6 +86,7 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         learning_rate=t.lr, num_train_epochs=t.epochs,
         warmup_steps=t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
         weight_decay=t.weight_decay, lr_scheduler_type="linear",
+        optim="adamw_torch_fused",  # one kernel per step, not one per tensor: -26% step time, tiny model
         # The global batch is batch_size with any number of processes: phase 3 divides it,
         # phase 2's task sampler yields global batches that accelerate splits.
         per_device_train_batch_size=t.batch_size if multitask else t.batch_size // world,

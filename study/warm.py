@@ -27,9 +27,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SOCKET = "STUDY_WARM_SOCKET"
-PRELOAD = ("torch", "datasets", "transformers", "pandas", "numpy", "scipy.stats", "matplotlib",
-           "ipykernel.kernelapp", "study.config", "study.data", "study.evaluation", "study.features",
-           "study.training", "study.multitask", "study.selection", "study.typology")
+# Not matplotlib: it reads its backend (MPLBACKEND, which ipykernel sets to the inline
+# backend as it starts) when imported, so a preloaded one would draw no figures.
+PRELOAD = ("torch", "datasets", "transformers", "transformers.trainer", "torch.utils.tensorboard",
+           "pandas", "numpy", "scipy.stats", "statsmodels.api", "ipykernel.kernelapp",
+           "study.config", "study.data", "study.evaluation", "study.features", "study.training",
+           "study.multitask", "study.selection", "study.typology")
 
 
 # ---------------------------------------------------------------- the runner's side
@@ -120,6 +123,8 @@ def serve(path: str) -> None:
             importlib.import_module(module)
         except ImportError:
             pass
+    if "matplotlib" in sys.modules:  # kernels would have no inline figures: serve none
+        raise SystemExit("study.warm: a preloaded module imported matplotlib; no warm kernels")
     if os.path.exists(path):
         os.unlink(path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

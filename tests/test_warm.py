@@ -21,6 +21,8 @@ opt = torch.optim.AdamW(layer.parameters(), lr=1e-2)
 for _ in range(20):
     loss = layer(torch.randn(32, 64)).pow(2).mean()
     opt.zero_grad(); loss.backward(); opt.step()
+import matplotlib.pyplot as plt
+plt.plot([0, 1], [1, 0]); plt.show()  # an inline figure, as the report draws them
 print(json.dumps({"warm": warm, "ppid": os.getppid(), "cwd": os.getcwd(),
                   "env": os.environ.get("STUDY_WARM_TEST"), "threads": torch.get_num_threads(),
                   "weights": [round(float(x), 10) for x in layer.weight.flatten()[:50]]}))
@@ -38,7 +40,9 @@ def _run(tmp_path, name: str, params) -> dict:
     nbformat.write(nb, path)
     done = run_notebook(path, tmp_path / name, params, {})
     out = nbformat.read(done, as_version=4).cells[-1].outputs
-    return json.loads(next(o.text for o in out if o.output_type == "stream").strip().splitlines()[-1])
+    result = json.loads(next(o.text for o in out if o.output_type == "stream").strip().splitlines()[-1])
+    result["figures"] = sum("image/png" in o.get("data", {}) for o in out)
+    return result
 
 
 def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_params, monkeypatch):
@@ -61,6 +65,7 @@ def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_para
     assert hot["env"] == cold["env"] == "passed on"
     assert hot["threads"] == cold["threads"] == 1
     assert hot["weights"] == cold["weights"]  # same numbers, to the last printed digit
+    assert hot["figures"] == cold["figures"] == 1  # inline figures, as in a cold kernel
     assert warm.SOCKET not in os.environ and not os.path.exists(socket_path)
 
 
