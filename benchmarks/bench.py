@@ -54,7 +54,8 @@ def _data(case: dict):
     cfg = load_config(Path(case["params"]))
     d = cfg.data
     target = next(t for t, spec in d.targets.items() if TASKS[spec.train].head == "pair_classification")
-    train = load_split(d.targets[target].train, "en", "train", d).select(range(case["train_examples"]))
+    train = load_split(d.targets[target].train, "en", "train", d)
+    train = train.select(range(min(len(train), case["train_examples"])))
     tests = [(name, lang, load_split(name, lang, "test", d, limit=case["eval_examples"]))
              for name, langs in d.evaluated(target) for lang in langs]
     return train, tests
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--params", type=Path, default=ROOT / "params" / "demo.yaml",
                         help="the study whose data and demo model are used (default: the demo)")
-    parser.add_argument("--train-examples", type=int, default=1024)
+    parser.add_argument("--train-examples", type=int, default=None,
+                        help="per model (default: 3000 for the demo model, 1024 for the small one)")
     parser.add_argument("--eval-examples", type=int, default=None, help="per language (default: all)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--demo-dir", type=Path,
@@ -309,7 +311,9 @@ def main(argv: list[str] | None = None) -> None:
         for kind in ("train", "eval"):
             for impl, precision in variants:
                 print(f"{kind} {model} {impl} {precision} ...", file=sys.stderr, flush=True)
-                r = _spawn({**base, "kind": kind, "model": model, "impl": impl, "precision": precision})
+                examples = args.train_examples or {"demo": 3000, "small": 1024}[model]
+                r = _spawn({**base, "kind": kind, "model": model, "impl": impl, "precision": precision,
+                            "train_examples": examples})
                 r.update(model=model, impl=impl, precision=precision,
                          examples_per_s=r["examples"] / r["seconds"], tokens_per_s=r["tokens"] / r["seconds"],
                          flop_per_s=r["flop"] / r["seconds"])
