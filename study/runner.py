@@ -83,6 +83,7 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
     os.environ.setdefault("TQDM_MININTERVAL", "5")
     with atomic_dir(out_dir) as tmp:
         executed = tmp / notebook.name
+        previous = os.environ.get(ENV)
         os.environ[ENV] = str(tmp / KERNEL_FILE)  # the kernel inherits it (study.timing)
         try:
             pm.execute_notebook(
@@ -99,6 +100,11 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
             mark_failed(tmp, notebook, executed, f"{type(exc).__name__}: {exc}")
             raise SystemExit(f"{notebook.name} did not finish ({type(exc).__name__}: {exc}); what "
                              f"it ran is in {executed}") from None
+        finally:  # this process may run more than one notebook (a test, a library user)
+            if previous is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = previous
         render_start = time.time()
         if html:
             render_html(executed, html)

@@ -39,8 +39,11 @@ def record(phase: str, seconds: float) -> None:
     TOTALS[phase] = TOTALS.get(phase, 0.0) + seconds
     path = os.environ.get(ENV)
     if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"phase": phase, "seconds": round(seconds, 4)}) + "\n")
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"phase": phase, "seconds": round(seconds, 4)}) + "\n")
+        except OSError:  # a record of time is never worth failing a job for
+            pass
 
 
 def import_frameworks() -> None:

@@ -70,9 +70,13 @@ def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_para
 
 
 def test_a_job_without_a_server_gets_an_ordinary_kernel(tmp_path, tiny_params, monkeypatch):
+    from study.timing import ENV
+
     monkeypatch.setenv(warm.SOCKET, str(tmp_path / "no-such-socket"))
+    monkeypatch.delenv(ENV, raising=False)
     result = _run(tmp_path, "fallback", tiny_params)
     assert not result["warm"]
+    assert ENV not in os.environ  # the job's timing file is not left to later processes
 
 
 def test_the_kernel_command_is_swapped_only_with_a_server(monkeypatch):
