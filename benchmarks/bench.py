@@ -42,6 +42,13 @@ BATCH, LR, SEED, RECIPE_LENGTH = 32, 2e-5, 0, 128
 # ---------------------------------------------------------------- one case, in its process
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux keeps ru_maxrss across exec, so a case
+    would inherit the driver's peak; VmHWM belongs to the process image and starts afresh."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
