@@ -29,6 +29,14 @@ CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse", "trans
 target languages) is a reference that is not zero-shot; the report labels it so."""
 REFERENCE_CONDITIONS = ("translate-train",)
 
+
+def condition_label(condition: str) -> str:
+    """A condition's name in the report's tables and figures: references marked as not
+    zero-shot, the pooled random draws marked as pooled."""
+    if condition.rpartition("/")[2] == "random":
+        return f"{condition} (draws pooled)"
+    return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
+
 FEATURE_SETS = ("syntactic", "phonological", "inventory")
 
 

@@ -408,16 +408,21 @@ def local_parallelism(cfg: StudyConfig, cores: int, memory: int) -> int:
 
 
 def snakemake_command(params_file: Path, cores: int, profile: str | None, extra: list[str],
-                      memory: int | None = None) -> list[str]:
+                      memory: int | None = None, workdir: Path | None = None) -> list[str]:
     """The Snakemake call. A local run is bounded by cores and by memory (`--resources
-    mem_mb`, against each rule's declared mem_mb); a profile sets its own limits."""
+    mem_mb`, against each rule's declared mem_mb); a profile sets its own limits. Snakemake
+    keeps its records (which parameters and code made each output: what decides a rerun)
+    in `workdir`/.snakemake: the study's folder, so they follow the study, not the
+    directory the command was started from."""
     # The study's own lock (study_lock) keeps a second run out; Snakemake's directory lock would
     # outlive a killed run and stop the restart, and a job it saw start but not end is redone.
     # A failed job stops only what depends on it (--keep-going); `run` then names it.
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--config",
-               f"params={params_file}", "--nolock", "--rerun-incomplete", "--keep-going"]
-    if profile:
-        command += ["--profile", profile]
+               f"params={Path(params_file).resolve()}", "--nolock", "--rerun-incomplete", "--keep-going"]
+    if workdir is not None:
+        command += ["--directory", str(workdir)]
+    if profile:  # a profile folder named relative to where the command was started
+        command += ["--profile", str(Path(profile).resolve()) if Path(profile).is_dir() else profile]
     else:
         memory = available_memory_mb() if memory is None else memory
         command += ["--cores", str(cores), "--resources", f"mem_mb={memory}"]
@@ -430,7 +435,10 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
 
     from study.preflight import check
 
-    cfg, _ = check(params_file)  # params, data and Hub: nothing starts, nothing is written if wrong
+    dry_run = any(a in ("-n", "--dry-run", "--dryrun") for a in extra)
+    # params, data and Hub: nothing starts, nothing is written if wrong (a dry run downloads
+    # nothing: it needs no Hub, e.g. to list a cluster's jobs from a machine without it)
+    cfg, _ = check(params_file, hub=not dry_run)
     with study_lock(cfg):
         try:
             table, _ = plan(cfg)
@@ -453,7 +461,7 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
         # local jobs get kernels forked from one process that has imported the stack already
         with warm.server() if not profile else nullcontext():
             status = subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra,
-                                                       memory))
+                                                       memory, workdir=cfg.study_dir))
     if status:
         report_failures(cfg)
     return status

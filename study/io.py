@@ -39,14 +39,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 class DiskFull(OSError):
     """No space (or quota) left while writing a file; the previous version is untouched."""
 
-    def __init__(self, path: Path, cause: OSError):
+    def __init__(self, path: Path, cause: OSError,
+                 kept: str = "Nothing was replaced: the previous version, if any, is kept"):
         try:
             free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MB free"
         except OSError:
             free = "free space unknown"
         super().__init__(cause.errno, f"{path}: disk full while writing it ({cause.strerror}; {free} "
-                         f"on {path.parent}). Nothing was replaced: the previous version, if any, is "
-                         "kept. Free some space (or move output_root) and run again")
+                         f"on {path.parent}). {kept}. Free some space (or move output_root) and run again")
 
     def __str__(self) -> str:
         return self.strerror

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -209,7 +210,28 @@ def build_model(path: str, heads: dict[str, str], num_labels: dict[str, int]) ->
 
 
 class CheckedTrainer(Trainer):
-    """Trainer that stops on a non-finite loss, naming the step, task and examples."""
+    """Trainer that stops on a non-finite loss, naming the step, task and examples, and on a
+    full disk while checkpointing, naming the checkpoint and the last good one it keeps."""
+
+    def _save_checkpoint(self, model, trial):
+        import errno
+
+        from study.io import DiskFull
+
+        try:
+            return super()._save_checkpoint(model, trial)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or isinstance(exc, DiskFull):
+                raise
+            out = Path(self.args.output_dir)
+            writing = out / f"checkpoint-{self.state.global_step}"
+            good = sorted((c for c in out.glob("checkpoint-*") if c != writing
+                           and (c / "trainer_state.json").is_file()),
+                          key=lambda c: int(c.name.rpartition("-")[2]))
+            kept = (f"The last complete checkpoint, {good[-1].name}, is kept: run again to resume "
+                    "from it (the cut-off one is removed then)" if good else
+                    "No earlier checkpoint exists: the run starts again from the beginning")
+            raise DiskFull(writing, exc, kept) from None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         task = inputs.get("task", "-")

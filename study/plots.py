@@ -8,6 +8,13 @@ import pandas as pd
 import seaborn as sns
 
 
+def _nothing(fig, ax, message: str):
+    """A figure that says why there is nothing to draw (rather than failing or staying blank)."""
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, color="grey")
+    return fig
+
+
 def distance_heatmap(dist: pd.DataFrame, title: str = "URIEL distance (mean angular)"):
     fig, ax = plt.subplots(figsize=(0.45 * len(dist) + 2, 0.4 * len(dist) + 1.5))
     sns.heatmap(dist, annot=len(dist) <= 16, fmt=".2f", cmap="viridis", square=True, ax=ax,
@@ -34,13 +41,18 @@ def loss_curve(log_history: list[dict], title: str = "training loss"):
 
 
 def accuracy_by_language(acc: pd.DataFrame, order: list[str] | None = None,
-                         languages: list[str] | None = None):
-    """Bars of test accuracy per language (in `languages` order) and condition (in `order`);
-    error bars: sd over seeds."""
+                         languages: list[str] | None = None, chance: float | None = None):
+    """Bars of test accuracy per language (in `languages` order) and condition (in `order`,
+    references labelled as such); error bars: sd over seeds; a dashed line at `chance`."""
+    from study.config import condition_label
+
+    acc = acc.assign(condition=acc.condition.map(condition_label))
+    order = [condition_label(c) for c in order] if order else None
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * acc.language.nunique()), 3.5))
     sns.barplot(data=acc, x="language", y="value", hue="condition", hue_order=order, order=languages,
                 errorbar="sd", ax=ax)
-    ax.axhline(1 / 3, color="grey", ls="--", lw=1, label="chance")
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
     ax.set(ylabel="accuracy", ylim=(0, 1), title="Zero-shot test accuracy (mean ± sd over seeds)")
     ax.legend(ncols=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.tight_layout()
@@ -59,6 +71,8 @@ def gain_heatmap(gains: pd.DataFrame, baseline: str = "none"):
 def length_distribution(lengths: pd.DataFrame):
     """Characters per phase-2 example by language, one box per condition."""
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * lengths.language.nunique()), 3.2))
+    if lengths.empty:
+        return _nothing(fig, ax, "No phase-2 data: no condition of this study trains in phase 2")
     sns.boxplot(data=lengths, x="language", y="characters", hue="condition", fliersize=1, ax=ax)
     ax.set(title="Phase-2 example length (premise + hypothesis)")
     ax.legend(fontsize=8, ncols=4)
@@ -70,13 +84,13 @@ def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, .
                  targets: list[str]):
     """The languages in 2-D (classical MDS of the URIEL distances), one panel per condition
     with its phase-2 languages marked; target test languages as triangles."""
-    names = [c for c in sets if c != "en"] or list(sets)
+    names = [c for c in sets if c != "en"] or list(sets) or ["no phase-2 condition"]
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False,
                              sharex=True, sharey=True)
     for ax, name in zip(axes.flat, names, strict=False):
-        chosen = set(sets[name])
+        chosen = set(sets.get(name, ()))
         for lang, (x, y) in coords.iterrows():
             is_target = lang in targets
             colour = "crimson" if lang in chosen else ("black" if lang == "en" else "lightgrey")
@@ -84,7 +98,7 @@ def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, .
                        marker="*" if lang == "en" else ("^" if is_target else "o"), zorder=3)
             ax.annotate(lang, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7,
                         color="black" if lang in chosen or lang == "en" else "grey")
-        ax.set_title(f"{name}: {', '.join(sets[name])}", fontsize=9)
+        ax.set_title(f"{name}: {', '.join(sets[name])}" if name in sets else name, fontsize=9)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle(f"Languages by URIEL distance (classical MDS; two axes keep {kept:.0%} of it)\n"
@@ -97,7 +111,7 @@ def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, .
 def accuracy_intervals(intervals: pd.DataFrame, language: str = "avg"):
     """Accuracy by condition on one language (default: the average) with 95% CI bars, one
     panel per evaluated task; reference conditions (not zero-shot) in grey."""
-    from study.config import REFERENCE_CONDITIONS
+    from study.config import REFERENCE_CONDITIONS, condition_label
 
     tasks = list(dict.fromkeys(intervals.task)) if "task" in intervals else [None]
     width = max(4.0, 0.7 * intervals.condition.nunique() + 1.5)
@@ -109,7 +123,8 @@ def accuracy_intervals(intervals: pd.DataFrame, language: str = "avg"):
             color = "grey" if r.condition in REFERENCE_CONDITIONS else "black"
             ax.errorbar([i], [r.accuracy], yerr=[[r.accuracy - r.ci_low], [r.ci_high - r.accuracy]],
                         fmt="o", capsize=4, color=color)
-        ax.set_xticks(list(range(len(rows))), [str(c) for c in rows.condition], rotation=30, ha="right")
+        ax.set_xticks(list(range(len(rows))), [condition_label(str(c)) for c in rows.condition],
+                      rotation=30, ha="right")
         ax.set(ylabel="accuracy (%)", title=f"{task or ''} ({language}), 95% bootstrap CI")
     fig.tight_layout()
     return fig
@@ -148,6 +163,9 @@ def gain_vs_distance(points: pd.DataFrame, regression: pd.DataFrame, title: str 
 def training_curves(curves: pd.DataFrame):
     """Phase-2 training loss per condition; per phase-3 target, training loss and English
     dev accuracy per condition (mean over seeds, band: range)."""
+    from study.config import condition_label
+
+    curves = curves.assign(condition=curves.condition.map(condition_label))
     panels = [("phase 2", "-", "training loss")]
     for target in sorted(set(curves.target) - {"-"}):
         panels += [("phase 3", target, "training loss"), ("phase 3", target, "English dev accuracy")]

@@ -169,12 +169,12 @@ def check_hub(cfg: StudyConfig, reachable: bool | None = None) -> bool:
     return True
 
 
-def check(params_file: str | Path) -> tuple[StudyConfig, int]:
-    """The params file, the data and the Hub needs of a study: the config and the number of
-    local splits read, if all is well. Sets HF_HUB_OFFLINE=1 (inherited by the jobs) where
-    the Hub cannot be reached."""
+def check(params_file: str | Path, hub: bool = True) -> tuple[StudyConfig, int]:
+    """The params file, the data and (with `hub`) the Hub needs of a study: the config and
+    the number of local splits read, if all is well. Sets HF_HUB_OFFLINE=1 (inherited by the
+    jobs) where the Hub cannot be reached."""
     cfg = load_config(params_file)
     splits = check_data(cfg)
-    if check_hub(cfg):
+    if hub and check_hub(cfg):
         os.environ["HF_HUB_OFFLINE"] = "1"
     return cfg, splits

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from study import layout, results, stats
-from study.config import CONDITIONS, REFERENCE_CONDITIONS, StudyConfig
+from study.config import CONDITIONS, REFERENCE_CONDITIONS, StudyConfig, condition_label
 from study.io import atomic_write_bytes, atomic_write_text, read_json
 from study.registry import TASKS
 
@@ -25,6 +25,7 @@ class TaskAnalysis:
     comparisons: pd.DataFrame  # paired comparisons: difference, CI, p, Holm p, MDE (points)
     gain_points: pd.DataFrame  # gain per (condition, seed, language) with its distances
     regression: pd.DataFrame  # mixed-effects slopes of gain on the distances
+    chance: float  # accuracy of a uniform guess: 1 / classes (or choices)
 
 
 @dataclass
@@ -52,11 +53,7 @@ def condition_order(present, families=()) -> list[str]:
     return sorted(set(present), key=key)
 
 
-def label(condition: str) -> str:
-    """A condition's name in tables, with references marked as not zero-shot."""
-    if condition.rpartition("/")[2] == "random":
-        return f"{condition} (draws pooled)"
-    return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
+label = condition_label  # a condition's name in the report's tables and figures
 
 
 def analyse(cfg: StudyConfig, out: Path) -> Analysis:
@@ -84,10 +81,12 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
             regression = (stats.gain_regression(points) if points is not None and len(points)
                           else pd.DataFrame()).assign(task=task)
             tasks[task] = TaskAnalysis(
-                task=task, target=target, table=results.accuracy_table(summary, task, list(langs))[order],
-                gains=results.gains(summary, task, languages=list(langs)) if "none" in order else None,
+                task=task, target=target,
+                table=results.accuracy_table(summary, task, list(langs))[order].rename(columns=label),
+                gains=_gains(summary, task, list(langs), order),
                 intervals=intervals, comparisons=compared,
-                gain_points=points if points is not None else pd.DataFrame(), regression=regression)
+                gain_points=points if points is not None else pd.DataFrame(), regression=regression,
+                chance=chance_level(tidy, task))
             ci_tables.append(intervals)
             compared_all.append(compared)
             regressions.append(regression)
@@ -110,6 +109,24 @@ def _target_distances(cfg: StudyConfig) -> pd.DataFrame:
             raise FileNotFoundError(f"{path}: no selection output; run the data-selection notebook first")
         tables.append(pd.read_csv(path))
     return pd.concat(tables, ignore_index=True).drop_duplicates(["target_language", "condition"])
+
+
+def _gains(summary: pd.DataFrame, task: str, langs: list[str], order: list[str]) -> pd.DataFrame | None:
+    """Language x condition gain over `none` (labelled columns); None where there is no
+    baseline or nothing to compare with it."""
+    if "none" not in order or len(order) < 2:
+        return None
+    return results.gains(summary, task, languages=langs).rename(columns=label)
+
+
+def chance_level(tidy: pd.DataFrame, task: str) -> float:
+    """1 / the number of classes of a classification task (its label set), or of choices
+    of a multiple-choice task (the choice indices its runs counted)."""
+    labels = TASKS[task].label_set
+    if not labels:
+        metrics = tidy.loc[tidy.task == task, "metric"]
+        labels = set(metrics[metrics.str.contains(":")].str.partition(":")[2])
+    return 1 / len(labels)
 
 
 def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame:

@@ -80,10 +80,11 @@ def _by_language(table: pd.DataFrame, languages: list[str] | None) -> pd.DataFra
 
 
 def accuracy_table(summary: pd.DataFrame, task: str, languages: list[str] | None = None) -> pd.DataFrame:
-    """Language x condition table of `task`'s 'mean ± std' accuracy (percent), average last."""
+    """Language x condition table of `task`'s 'mean ± std' accuracy (percent), average last;
+    a condition with one seed has no spread to show: its mean alone."""
     summary = summary[summary.task == task]
-    cell = summary.assign(text=lambda s: (100 * s["mean"]).map("{:.1f}".format) + " ± "
-                          + (100 * s["std"].fillna(0)).map("{:.1f}".format))
+    cell = summary.assign(text=lambda s: (100 * s["mean"]).map("{:.1f}".format)
+                          + (100 * s["std"]).map(lambda sd: "" if sd != sd else f" ± {sd:.1f}"))
     return _by_language(cell.pivot(index="language", columns="condition", values="text"), languages)
 
 

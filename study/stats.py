@@ -17,7 +17,9 @@ runs' prediction files.
   is conservative (tests/test_stats.py simulates both cases).
 - `holm`: Holm's step-down correction over a family of comparisons (statsmodels).
 - `minimum_detectable_effect`: the smallest accuracy difference a paired comparison of
-  this size detects with the given power, from the per-example differences' spread.
+  this design (its seeds and test examples) detects with the given power: from the
+  standard error of the same two-level bootstrap, so the spread over seeds counts in it
+  as it does in the p-value beside it.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: 
     observed = float(per_example.mean())
     p = bootstrap_p(diff_draws)
     return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p": float(p),
-            "n": int(len(per_example)), "seeds": int(seeds)}
+            "se": float(np.std(diff_draws, ddof=1)), "n": int(len(per_example)), "seeds": int(seeds)}
 
 
 def bootstrap_p(draws: np.ndarray) -> float:
@@ -125,15 +127,17 @@ def holm(pvalues) -> np.ndarray:
     return multipletests(pvalues, method="holm")[1]
 
 
-def minimum_detectable_effect(per_example_sd: float, n: int, alpha: float = 0.05,
-                              power: float = 0.8) -> float:
-    """Smallest true accuracy difference a paired test on n examples finds with `power` at
-    two-sided level `alpha`: (z_(1-alpha/2) + z_power) * sd / sqrt(n), where sd is the spread
-    of the per-example differences (seed-averaged correctness of one condition minus the
-    other's)."""
+def minimum_detectable_effect(standard_error: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true accuracy difference that a test with this standard error finds with
+    `power` at two-sided level `alpha`: (z_(1-alpha/2) + z_power) * standard_error.
+
+    With the standard error of `paired_test` (two-level bootstrap over seeds and examples)
+    this is the design's: more seeds shrink the seed part of the error, more test examples
+    the example part. With one seed it is the familiar (z + z) * sd / sqrt(n), sd the
+    spread of the per-example differences."""
     from scipy.stats import norm
 
-    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * per_example_sd / np.sqrt(n))
+    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * standard_error)
 
 
 # -- study level: read the runs' predictions, compare the conditions --------------------
@@ -227,11 +231,10 @@ def comparisons(correct: dict, conditions: list[str]) -> pd.DataFrame:
         for lang in sorted(langs):
             x, y = correct[a, lang], correct[b, lang]
             result = paired_test(x, y)
-            sd = float(np.std(x.mean(axis=0) - y.mean(axis=0), ddof=1))
             rows.append({"comparison": f"{a} vs {b}", "language": lang,
                          "difference": 100 * result["difference"], "ci_low": 100 * result["ci_low"],
                          "ci_high": 100 * result["ci_high"], "p": result["p"],
-                         "mde": 100 * minimum_detectable_effect(sd, result["n"]),
+                         "mde": 100 * minimum_detectable_effect(result["se"]),
                          "n": result["n"], "seeds": result["seeds"]})
     df = pd.DataFrame(rows, columns=["comparison", "language", "difference", "ci_low", "ci_high", "p",
                                      "p_holm", "mde", "n", "seeds"])

@@ -212,7 +212,8 @@ def target_distances(targets: Sequence[str], sets: dict[str, Sequence[str]],
                          "to_english": float(dist.loc[target, ENGLISH]),
                          "nearest_phase2_language": nearest,
                          "to_nearest_phase2": float(dist.loc[target, nearest])})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["target_language", "condition", "to_english",
+                                       "nearest_phase2_language", "to_nearest_phase2"])
 
 
 def code_table(langs: Sequence[str], codes: dict[str, str] | None = None) -> pd.DataFrame:

@@ -28,6 +28,24 @@ def test_demo_is_offline_and_full_uses_the_hub():
     assert full.model.build is None and len(full.seeds) >= 3
 
 
+def test_full_study_evaluates_every_xtreme_r_language_zero_shot():
+    """XNLI's 15 languages and AmericasNLI's 10 with the XNLI model (no training of its
+    own), XCOPA's 11 with the COPA model; nothing else gets a phase-3 model."""
+    full = load_config(ROOT / "params/full.yaml")
+    assert sorted(full.data.targets) == ["xcopa", "xnli"]
+    xnli = dict(full.data.evaluated("xnli"))
+    assert list(xnli) == ["xnli", "americas_nli"]
+    assert set(xnli["xnli"]) == {"ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th",
+                                 "tr", "ur", "vi", "zh"}
+    assert set(xnli["americas_nli"]) == {"aym", "bzd", "cni", "gn", "hch", "nah", "oto", "quy",
+                                         "shp", "tar"}
+    xcopa = dict(full.data.evaluated("xcopa"))
+    assert list(xcopa) == ["xcopa"] and set(xcopa["xcopa"]) == {"et", "ht", "id", "it", "qu", "sw", "ta",
+                                                                "th", "tr", "vi", "zh"}
+    # trained on English only: MNLI for the XNLI model, COPA for the XCOPA model
+    assert {t: spec.train for t, spec in full.data.targets.items()} == {"xnli": "mnli", "xcopa": "copa"}
+
+
 def test_yaml_string_float_becomes_a_float():
     raw = yaml.safe_load("lr: 1e-5")
     assert raw["lr"] == "1e-5"  # the YAML 1.1 pitfall this guards against

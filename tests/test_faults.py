@@ -451,9 +451,14 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_last_good_one(tmp_path,
 
     work = tmp_path / "work"
     monkeypatch.setattr(torch, "save", save)
-    with pytest.raises(OSError) as caught:
+    from study.io import DiskFull
+
+    with pytest.raises(DiskFull) as caught:
         train_phase2(model, data, t, 0, work, key)
     assert caught.value.errno == errno.ENOSPC
+    message = str(caught.value)  # one clear line: what, where, what is kept, what to do
+    assert f"{work / 'checkpoint-8'}: disk full while writing it" in message
+    assert "checkpoint-4, is kept: run again to resume from it" in message and "\n" not in message
     monkeypatch.setattr(torch, "save", real_save)
     assert (work / "checkpoint-4" / "trainer_state.json").is_file()  # the last good state
     assert not (work / "checkpoint-8" / "trainer_state.json").exists()

@@ -198,10 +198,14 @@ def test_clean_refuses_without_a_terminal_and_while_the_study_runs(tiny_params):
 
 
 def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
+    """The README's command, as a user types it from the repository: the profile named
+    relative to it, no Hub needed for a dry run; Snakemake's records go to the study's folder."""
+    (tmp_path / "params").mkdir()
+    params = tmp_path / "params" / "full.yaml"  # outputs go to tmp_path/outputs, not the repository's
+    params.write_text(FULL.read_text())
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"),
-         "--config", f"params={FULL}", "--profile", str(ROOT / "workflow" / "profiles" / "slurm"),
-         "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "study.grid", "run", str(params), "--profile", "workflow/profiles/slurm",
+         "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "HF_HUB_OFFLINE": "1"})
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
@@ -212,6 +216,9 @@ def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
     assert len(phase3) == 54
     assert all("gpu=1" in b.split("Shell command")[0] and "-p processes 1" in b for b in phase3)
     assert "slurm_partition=gpu" in phase3[0]
+    study_dir = tmp_path / "outputs" / "full"
+    assert (study_dir / ".snakemake").is_dir()  # the rerun records follow the study
+    assert not (study_dir / "runs").exists()  # a dry run: nothing ran
 
 
 def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
@@ -222,6 +229,9 @@ def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
     command = grid.snakemake_command(Path("p.yaml"), 2, None, [], memory=2000)
     assert command[command.index("--resources") + 1] == "mem_mb=2000"
     assert "--resources" not in grid.snakemake_command(Path("p.yaml"), 2, "prof", [])  # the profile's own
+    command = grid.snakemake_command(Path("p.yaml"), 2, None, [], memory=2000, workdir=tmp_path)
+    assert command[command.index("--directory") + 1] == str(tmp_path)
+    assert f"params={Path('p.yaml').resolve()}" in command  # whatever directory Snakemake works in
     assert 0 < grid.available_memory_mb()
     # Each rule declares its stage's memory: Snakemake's scheduler sees it.
     result = subprocess.run(

@@ -68,16 +68,39 @@ def test_a_planted_effect_is_found():
 
 
 def test_minimum_detectable_effect_formula_and_power():
-    assert minimum_detectable_effect(0.5, 400) == pytest.approx((1.959964 + 0.841621) * 0.5 / 20, rel=1e-5)
-    # Planting exactly that effect, the test finds it about 80% of the time.
+    assert minimum_detectable_effect(0.025) == pytest.approx((1.959964 + 0.841621) * 0.025, rel=1e-5)
+    # One seed: the bootstrap's standard error is the textbook sd / sqrt(n) of the
+    # per-example differences, so the MDE is the familiar paired-test formula.
     rng = np.random.default_rng(4)
+    a, b = _simulate(rng, 400, 1, 0.0)
+    sd = np.std(a[0] - b[0], ddof=1)
+    assert paired_test(a, b)["se"] == pytest.approx(sd / 20, rel=0.1)
+    # Planting exactly the MDE, the test finds it about 80% of the time.
     n, found = 300, 0
-    sd = np.std(np.concatenate([_simulate(rng, n, 1, 0.0)[0] - _simulate(rng, n, 1, 0.0)[1]
-                                for _ in range(20)], axis=1))
-    mde = minimum_detectable_effect(float(sd), n)
+    mde = minimum_detectable_effect(np.mean([paired_test(*_simulate(rng, n, 1, 0.0), resamples=300)["se"]
+                                             for _ in range(10)]))
     for i in range(60):
         found += paired_test(*_simulate(rng, n, 1, mde), resamples=300, seed=i)["p"] < 0.05
     assert 0.55 < found / 60 < 0.97
+
+
+def test_minimum_detectable_effect_counts_the_seeds():
+    # Seeds that differ (5 points sd each, as fine-tuning seeds do) raise the MDE well
+    # above what the test examples alone allow; more seeds bring it down.
+    rng = np.random.default_rng(6)
+
+    def mde(seeds, seed_sd):
+        return minimum_detectable_effect(np.mean([
+            paired_test(*_simulate(rng, 1000, seeds, 0.0, seed_sd), resamples=300)["se"] for _ in range(10)]))
+
+    examples_only, spread3, spread8 = mde(3, 0.0), mde(3, 0.05), mde(8, 0.05)
+    assert spread3 > 1.5 * examples_only
+    assert spread8 < 0.8 * spread3
+    # and it is the design's real power: a planted effect of that size is found most of the
+    # time (the bootstrap over 3 seeds is a little optimistic, the nested one conservative)
+    found = sum(paired_test(*_simulate(rng, 1000, 3, spread3, 0.05), resamples=300, seed=i)["p"] < 0.05
+                for i in range(60))
+    assert 0.5 < found / 60 < 0.97
 
 
 def _fake_run(root, condition, seed, correct_by_lang):
@@ -222,3 +245,60 @@ def test_random_draws_are_pooled_into_one_condition(tmp_path):
     assert row.seeds == 2 and row.n == 200
     pooled = correct["random", "avg"].mean() - correct["none", "avg"].mean()
     assert row.difference == pytest.approx(100 * pooled)
+
+
+def test_every_study_comparison_is_made_and_holm_covers_the_whole_family(tmp_path):
+    from study.stats import comparisons, correctness, holm
+
+    rng = np.random.default_rng(7)
+    conditions = ["none", "en", "diverse", "similar", "random-0", "en+diverse", "translate-train"]
+    runs = [_fake_run(tmp_path, c, seed, {"de": rng.random(200) < 0.6})
+            for c in conditions for seed in (0, 1)]
+    compared = comparisons(correctness(runs, "xnli"), conditions)
+    expected = {"diverse vs en", "diverse vs similar", "diverse vs random", "en+diverse vs en",
+                *(f"{c} vs none" for c in ["en", "diverse", "similar", "random", "random-0",
+                                           "en+diverse", "translate-train"])}
+    # the draw random-0 is compared only as the pooled `random`
+    expected.discard("random-0 vs none")
+    assert set(compared.comparison) == expected
+    assert len(compared) == 2 * len(expected)  # de and the average
+    # Holm over all of them at once, not comparison by comparison
+    assert compared.p_holm.to_numpy() == pytest.approx(holm(compared.p.to_numpy()))
+
+
+def test_mean_and_sd_over_seeds_by_hand():
+    import pandas as pd
+
+    from study.results import accuracy_table, seed_summary
+
+    rows = [{"study": "s", "condition": c, "family": "nli", "task": "xnli", "target": "xnli",
+             "language": lang, "split": split, "seed": seed, "metric": metric, "value": v,
+             "n": 100, "run_dir": f"{c}/{seed}"}
+            for c, by_seed in (("en", {0: (0.50, 0.70), 1: (0.60, 0.80), 2: (0.70, 0.90)}),
+                               ("none", {0: (0.40, 0.40)}))
+            for seed, (de, sw) in by_seed.items()
+            for lang, v in (("de", de), ("sw", sw))
+            for split, metric in (("test", "accuracy"), ("dev", "accuracy"), ("test", "gold:entailment"))]
+    summary = seed_summary(pd.DataFrame(rows), ["none", "en"]).set_index(["condition", "language"])
+    # en on de: 0.5, 0.6, 0.7 -> mean 0.6, sample sd 0.1; the average over languages per
+    # seed is 0.6, 0.7, 0.8 -> mean 0.7, sd 0.1; dev and count rows are not test accuracy
+    assert summary.loc[("en", "de"), "mean"] == pytest.approx(0.6)
+    assert summary.loc[("en", "de"), "std"] == pytest.approx(0.1)
+    assert summary.loc[("en", "avg"), ["mean", "std", "seeds"]].tolist() == pytest.approx([0.7, 0.1, 3])
+    assert summary.loc[("none", "sw"), "seeds"] == 1 and np.isnan(summary.loc[("none", "sw"), "std"])
+    table = accuracy_table(summary.reset_index().assign(task="xnli"), "xnli")
+    assert table.loc["de", "en"] == "60.0 ± 10.0" and table.loc["de", "none"] == "40.0"  # one seed: no ±
+
+
+def test_the_interval_covers_the_true_accuracy_about_95_percent_of_the_time():
+    # Known answer: models whose true accuracy is 0.7 on average (seeds spread 3 points),
+    # tested on 300 examples of varying difficulty; the interval should cover 0.7 in about
+    # 95% of studies (the bootstrap over 3 seeds is a little narrow, so somewhat less).
+    rng = np.random.default_rng(8)
+    covered = 0
+    for i in range(200):
+        difficulty = rng.random(300)
+        p = np.clip(0.7 + 0.4 * (difficulty - 0.5) + rng.normal(0, 0.03, (3, 1)), 0, 1)
+        _, low, high = bootstrap_ci((rng.random((3, 300)) < p).astype(float), resamples=400, seed=i)
+        covered += low <= 0.7 <= high
+    assert 0.85 <= covered / 200 <= 0.99

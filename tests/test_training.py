@@ -107,3 +107,27 @@ def test_masked_lm_pretraining_loss_is_the_full_models_on_masked_tokens_only(tin
     full = model(**batch).loss
     masked_only = _masked_only_trainer().compute_loss(None, model, dict(batch))
     assert torch.allclose(full, masked_only, atol=1e-5)
+
+
+def test_length_sorted_batches_give_each_example_its_own_prediction_in_dataset_order(tiny_model, tmp_path):
+    """Evaluation sorts by length and pads per batch; the answer for every example must be
+    the one it gets alone (no padding), written back at its own position."""
+    learned = TrainConfig(lr=5e-3, epochs=10, batch_size=8, max_length=32, logging_steps=5)
+    trainer = train_target(tiny_model, "pair_classification", _data(48), None, learned, seed=0,
+                           work_dir=tmp_path / "w", run_key={"run": "order"})
+    model, tok = trainer.model, trainer.processing_class
+    rng = np.random.default_rng(0)
+    filler = "today Er sieht das Buch the car".split()
+    rows = [(p + " " + " ".join(rng.choice(filler, rng.integers(0, 12))), h)
+            for p, h, _ in (PAIRS[i] for i in rng.integers(0, 3, 40))]
+    ds = Dataset.from_dict({"premise": [p for p, _ in rows], "hypothesis": [h for _, h in rows],
+                            "label": [0] * 40, "lang": ["en"] * 40})
+    model.eval()
+    with torch.inference_mode():
+        alone = [int(model(**tok(p, h, return_tensors="pt")).logits.argmax(-1)) for p, h in rows]
+    batched = predict(model, tok, ds, "pair_classification", 8, 256)  # 256: nothing truncated
+    assert len(set(alone)) > 1  # not one class for all: the test could not see a mix-up
+    assert batched.tolist() == alone
+    lengths = [len(tok(p, h)["input_ids"]) for p, h in rows]
+    assert sorted(lengths) != lengths and len(set(lengths)) > 5  # the order really changed
+    assert max(lengths) < 256

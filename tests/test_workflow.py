@@ -33,7 +33,8 @@ def study(tmp_path_factory):
     from conftest import TINY, write_params
 
     tmp = tmp_path_factory.mktemp("wf")
-    params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "random", "translate-train"],
+    params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "random", "en+diverse",
+                                                                "translate-train"],
                                   "selection": {**TINY["selection"], "random_draws": 1},
                                   "phase2": {**TINY["phase2"], "logging_steps": 4}})
     first = snakemake(params, tmp / "wd")
@@ -56,6 +57,18 @@ def test_report_has_every_section_with_real_numbers(study):
     assert html.count("<img") >= 11
     assert "p (Holm)" in html and "diverse vs en" in html and "slope (points per unit)" in html
     assert "greedy max-min" in html and "macrolanguage" in html  # the typology is stated
+    assert "<strong>Question.</strong>" in html and "<strong>Design.</strong>" in html
+    assert "zero-shot cross-lingual transfer" in html and "English dev only" in html
+    selection = json.loads((cfg.study_dir / "selection" / "metrics.json").read_text())
+    for condition, langs in selection["languages"].items():  # the chosen languages, as chosen
+        assert f"<code>{condition}</code></td>\n<td>{', '.join(langs)}</td>" in html, condition
+    # provenance: the code version, package versions and data fingerprints of the outputs
+    run = cfg.study_dir / "runs" / "demo_nli" / "none" / "seed0"
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["packages"]["torch"] in html and prov["packages"]["transformers"] in html
+    for name, fp in prov["data_fingerprints"].items():
+        assert f"data: {name}" in html and fp in html, name
+    assert (prov["git"]["commit"] or "unknown") in html
     from study.report import label
 
     for condition in cfg.conditions:  # `random`: its draws pooled
@@ -68,8 +81,8 @@ def test_report_has_every_section_with_real_numbers(study):
     assert set(regression.task) == {"demo_nli", "demo_americas", "demo_choice"}
     assert set(regression.term) == {"Intercept", "to_english", "to_nearest_phase2"}
     compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
-    assert {"diverse vs similar", "en vs none", "diverse vs random",
-            "random vs none"} <= set(compared.comparison)  # the draws pooled into `random`
+    assert {"diverse vs en", "diverse vs similar", "en+diverse vs en", "en vs none", "diverse vs random",
+            "random vs none", "en+diverse vs none"} <= set(compared.comparison)  # the draws pooled
     assert not compared.comparison.str.contains("translate-train").any()  # not zero-shot: no test
 
 
@@ -96,7 +109,12 @@ def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):
                    timeout=120)
     dom = subprocess.run([*flags, "--dump-dom", report.as_uri()], check=True, capture_output=True,
                          text=True, timeout=120).stdout
-    assert ">Main result<" in dom and "demo_americas" in dom
+    import pandas as pd
+
+    ci = pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv")
+    row = ci[(ci.task == "demo_nli") & (ci.condition == "en") & (ci.language == "avg")].iloc[0]
+    cell = f"{row.accuracy:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}]"
+    assert ">Main result<" in dom and f">{cell}<" in dom  # a main-table cell, as rendered
     assert "translate-train (reference, not zero-shot)" in dom
     rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     coloured = (rgb.max(axis=2) - rgb.min(axis=2)) > 60  # text and tables are grey; plots are not
@@ -258,7 +276,7 @@ def test_selection_notebook_shows_sets_scores_distances_and_both_figures(study):
     assert "n_families" in text and "uriel_code" in text and "to_english" in text
     targets = pd.read_csv(sel_dir / "target_distances.csv")
     assert set(targets.target_language) == set(cfg.data.evaluated_languages())
-    assert set(targets.condition) == {"en", "diverse", "similar", "random-0", "translate-train"}
+    assert set(targets.condition) == {"en", "diverse", "similar", "random-0", "en+diverse", "translate-train"}
     en_rows = targets[targets.condition == "en"]
     assert (en_rows.to_nearest_phase2 == en_rows.to_english).all()
     sel = json.loads((sel_dir / "metrics.json").read_text())
@@ -282,12 +300,13 @@ def test_editing_one_parameter_reruns_only_the_jobs_that_read_it(study):
     original = params.read_text()
     raw = yaml.safe_load(original)
     try:  # edited in place, as a user edits their params file
-        # selection.k decides diverse, similar and random only: not en, none or translate-train.
+        # selection.k decides diverse, similar, random and en+diverse only: not en, none or
+        # translate-train.
         params.write_text(yaml.safe_dump({**raw, "selection": {**raw["selection"], "k": 1}}, sort_keys=False))
         jobs = _dry_run_jobs(params, tmp / "wd")
-        runs = 3 * len(cfg.data.targets) * len(cfg.seeds)  # (diverse, similar, random-0) x targets x seeds
-        assert jobs == {"select": 1, "phase2": 3, "phase3": runs, "report": 1, "all": 1,
-                        "total": 6 + runs}
+        runs = 4 * len(cfg.data.targets) * len(cfg.seeds)  # (diverse, similar, random-0, en+diverse) x ...
+        assert jobs == {"select": 1, "phase2": 4, "phase3": runs, "report": 1, "all": 1,
+                        "total": 7 + runs}
         # A phase-3 setting reruns phase 3 and the report, no data selection or phase 2.
         params.write_text(yaml.safe_dump({**raw, "phase3": {**raw["phase3"], "lr": 5e-4}}, sort_keys=False))
         runs = len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)
@@ -301,7 +320,7 @@ def test_editing_one_parameter_reruns_only_the_jobs_that_read_it(study):
 def test_report_checks_every_output_against_the_current_params_and_code(study):
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
-    total = 1 + 5 + len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)  # select, phase 2, runs
+    total = 1 + 6 + len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)  # select, phase 2, runs
     assert f"all {total} match the current parameters and code" in html
 
 
@@ -386,3 +405,23 @@ def test_every_job_records_where_its_time_goes(study):
     assert all(v["seconds"] >= 0 for v in parts.values())
     assert sum(v["seconds"] for v in parts.values()) == pytest.approx(split["job_seconds"], abs=0.5)
     assert parts["report rendering"]["seconds"] > 0 and parts["training"]["seconds"] > 0
+
+
+def test_a_study_of_the_baseline_alone_runs_to_a_report(tmp_path):
+    """conditions: [none] (no phase 2 at all): data selection shows the pool and distances
+    with nothing chosen, every run is trained from the pretrained model, and the report has
+    its tables with no comparison to make."""
+    import pandas as pd
+    from conftest import TINY, write_params
+
+    params = write_params(tmp_path, **{**TINY, "conditions": ["none"]})
+    run = snakemake(params, tmp_path / "wd")
+    assert run.returncode == 0, run.stderr[-4000:]
+    cfg = load_config(params)
+    assert not (cfg.study_dir / "phase2").exists() or not any((cfg.study_dir / "phase2").iterdir())
+    selection = nbformat.read(cfg.study_dir / "selection" / "01_data_selection.ipynb", as_version=4)
+    assert not [o for c in selection.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    tidy = pd.read_parquet(cfg.study_dir / "analysis" / "results.parquet")
+    assert set(tidy.condition) == {"none"} and set(tidy.target) == set(cfg.data.targets)
+    html = (cfg.study_dir / "report.html").read_text()
+    assert ">Main result<" in html and "not a scientific result" in html

@@ -72,13 +72,15 @@ def run_selection(cfg: StudyConfig, out: Path, family: str | None = None) -> Sel
             "leaked_removed": sum(q["leaked_removed"] for q in quotas[condition].values()),
             **(typology.set_scores(non_en, dist) if non_en else {}),
         })
-    summary = pd.DataFrame(rows)
+    summary = pd.DataFrame(rows, columns=None if rows else ["condition", "languages", "examples"])
     per_language = pd.DataFrame([
         {"condition": condition, "language": lang, "script": typology.script(lang),
          "family": typology.family(lang, codes), "task": task, "available": t["available"],
          "leaked_removed": t["leaked_removed"], "planned": t["planned"], "used": t["used"]}
         for condition, by_lang in quotas.items() for lang, q in by_lang.items()
-        for task, t in q["tasks"].items()])
+        for task, t in q["tasks"].items()],
+        columns=["condition", "language", "script", "family", "task", "available", "leaked_removed",
+                 "planned", "used"])
     atomic_write_text(out / "per_language.csv", per_language.to_csv(index=False))
     atomic_write_text(out / "distances.csv", dist.to_csv())
     languages = {prefix + kind: chosen for kind, chosen in plan.languages.items()}
