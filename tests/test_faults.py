@@ -148,6 +148,7 @@ def test_bad_parameter_file_gives_one_clear_error_and_writes_nothing(tmp_path, c
     code, err = _cli(capsys, command, str(params))
     assert code == 2
     assert err.startswith(f"error: {params}:"), err  # the file first
+    assert len(err.strip().splitlines()) == 1, err  # one line
     for fragment in fragments:
         assert fragment in err, (fragment, err)
     assert "Traceback" not in err and "pydantic" not in err.lower()

@@ -95,6 +95,41 @@ def test_code_dependencies_follow_the_imports_of_each_stage():
     assert all({"config.py", "grid.py", "runner.py"} <= n for s, n in names.items() if s != "base_model")
 
 
+@pytest.mark.parametrize("module, stages", [
+    ("stats.py", {"report"}),
+    ("evaluation.py", {"phase3"}),
+    ("selection.py", {"select", "phase2"}),
+    ("training.py", {"phase2", "phase3"}),
+    ("pretrained.py", {"base_model", "phase2", "phase3"}),
+    ("04_analysis.ipynb", {"report"}),
+    ("config.py", set(grid.STAGES)),
+])
+def test_editing_a_module_reruns_every_job_that_runs_it_and_no_other(monkeypatch, module, stages):
+    """An edit to one file of the study's code (simulated: its bytes gain a comment) changes
+    the fingerprint, and so reruns, every job whose stage runs that file and every phase-3
+    run that starts from an encoder (or base model) such a job makes, and no other job.
+    (Snakemake also reruns what reads a rerun job's outputs, e.g. the report.)"""
+    cfg = load_config(ROOT / "params" / "demo.yaml")
+    jobs = grid.jobs(cfg)
+    before = {str(j): grid.fingerprint(cfg, j) for j in jobs}
+    read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes",
+                        lambda self: read(self) + (b"\n# edited\n" if self.name == module else b""))
+    changed = {str(j) for j in jobs if grid.fingerprint(cfg, j) != before[str(j)]}
+
+    def starts_from(job):
+        if job.condition == "none":
+            return grid.Job("base_model")
+        return grid.Job("phase2", condition=job.condition)
+
+    direct = {str(j) for j in jobs if j.stage in stages}
+    expected = direct | {str(j) for j in jobs if j.stage == "phase3" and str(starts_from(j)) in direct}
+    assert changed == expected
+    assert {j.stage for j in jobs if str(j) in changed} >= stages
+    if module == "selection.py":  # `none` trains from the base model: its runs stay
+        assert not any("none" in j for j in changed) and any("phase3" in j for j in changed)
+
+
 def test_plan_counts_jobs_and_projects_compute_from_tokens(tmp_path):
     cfg = load_config(FULL)
     table, n = grid.plan(cfg)

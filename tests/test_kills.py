@@ -2,7 +2,8 @@
 
 - Ten SIGKILLs of a study run (`python -m study.grid run`, the command users run) at
   random points in every stage, each followed by a restart: the restarted study ends with
-  the results of an uninterrupted run, and no output is ever half-written.
+  the results of an uninterrupted run, and no output is ever half-written. One kill of each
+  training stage lands after a checkpoint was written, and the restart resumes from it.
 - A notebook that fails inside the workflow keeps its error visible in the executed
   notebook, is marked failed, and the run names it and where its notebook is.
 """
@@ -122,6 +123,13 @@ def _assert_nothing_half_written(study: Path) -> None:
         assert list(run.glob("*.ipynb")) and json.loads((run / "metrics.json").read_text()), run
 
 
+def _checkpoints(study: Path, stage: str) -> list[Path]:
+    """Complete checkpoints of a running job of `stage` (beside its `.partial` folder)."""
+    pattern = {"phase2": "phase2/*.checkpoints/checkpoint-*",
+               "phase3": "runs/*/*/*.checkpoints/checkpoint-*"}[stage]
+    return [c for c in study.glob(pattern) if (c / "trainer_state.json").is_file()]
+
+
 def _results(study: Path) -> pd.DataFrame:
     tidy = pd.read_parquet(study / "analysis" / "results.parquet")
     tidy["run_dir"] = [str(Path(p).relative_to(study)) for p in tidy.run_dir]
@@ -154,8 +162,18 @@ def test_ten_kills_at_random_points_then_restarts_end_as_an_uninterrupted_run(tm
                 raise AssertionError(f"run ended (exit {proc.poll()}) or stalled after kills {kills}: "
                                      f"{proc.stderr.read()[-2000:] if proc.poll() is not None else ''}")
             time.sleep(0.05)
-        # jobs take seconds since #9 (warm kernels): a later kill would find the stage done
-        time.sleep(rng.uniform(0.2, 1.5))
+        stage = wanted[0]
+        if stage in ("phase2", "phase3") and hits[stage] == 1:
+            # the second kill of a training stage lands after a checkpoint is on disk: the
+            # restarted job must resume from it (asserted at the end), not start over
+            while not _checkpoints(study, stage):
+                if proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError(f"no {stage} checkpoint appeared (exit {proc.poll()}), "
+                                         f"kills {kills}")
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.2))
+        else:  # jobs take seconds since #9 (warm kernels): a later kill would find the stage done
+            time.sleep(rng.uniform(0.2, 1.5))
         at_work = _at_work(proc)
         _kill_tree(proc)
         kills.append((wanted[0], sorted(at_work)))
@@ -175,6 +193,11 @@ def test_ten_kills_at_random_points_then_restarts_end_as_an_uninterrupted_run(tm
     assert _weights(study) == _weights(ref_study)
     for pred in sorted(ref_study.glob("runs/**/predictions/**/*.jsonl")):
         assert (study / pred.relative_to(ref_study)).read_bytes() == pred.read_bytes(), pred
+    # the jobs killed after a checkpoint resumed from one (and still ended identical)
+    phase2 = [json.loads(m.read_text()) for m in study.glob("phase2/*/metrics.json")]
+    assert any(m["resumed_from"] for m in phase2), [m["resumed_from"] for m in phase2]
+    phase3 = [json.loads(m.read_text()) for m in study.glob("runs/*/*/seed*/metrics.json")]
+    assert any(m["train"]["resumed_from"] for m in phase3), [m["train"] for m in phase3]
     # and a second run finds nothing to do
     again = _run(params)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
