@@ -445,7 +445,7 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) ->
             hours = {c: f"{table.loc['total', c]:.2g} h" for c in table.columns if c.startswith("hours")}
             print(f"study {cfg.study!r}: {table.loc['total', 'jobs']} jobs in the grid, "
                   f"{table.loc['total', 'PFLOP']:.3g} PFLOP projected"
-                  + "".join(f", {v} {k}" for k, v in hours.items())
+                  + "".join(f", {v} {k.removeprefix('hours ')}" for k, v in hours.items())
                   + f" (python -m study.grid plan {params_file})", flush=True)
         except (KeyError, RuntimeError) as e:  # the projection is information, not a requirement
             print(f"no compute projection: {e}", flush=True)

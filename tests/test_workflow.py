@@ -425,3 +425,19 @@ def test_a_study_of_the_baseline_alone_runs_to_a_report(tmp_path):
     assert set(tidy.condition) == {"none"} and set(tidy.target) == set(cfg.data.targets)
     html = (cfg.study_dir / "report.html").read_text()
     assert ">Main result<" in html and "not a scientific result" in html
+
+
+def test_two_cores_run_two_jobs_at_once(study):
+    """--cores 2 with one thread a job: phase-3 jobs ran side by side (their runners' clocks
+    overlap), never more than two at a time."""
+    from study.timing import JOB_FILE
+
+    cfg, _, _ = study
+    spans = sorted((t["started"], t["finished"]) for t in
+                   (json.loads(p.read_text()) for p in cfg.study_dir.glob(f"runs/*/*/seed*/{JOB_FILE}")))
+    events = sorted([(s, 1) for s, _ in spans] + [(f, -1) for _, f in spans], key=lambda e: (e[0], e[1]))
+    running, most = 0, 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    assert most == 2, spans
