@@ -445,6 +445,11 @@ class StudyConfig(_Section):
     seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(
         description="Phase-3 seeds (whole numbers >= 0), one run per (condition, seed).")
     phase2_seed: int = 0
+    phase2_seed_policy: Literal["shared", "per_seed"] = Field(
+        "shared", description="Phase-2 encoders per condition: 'shared' trains one (seed phase2_seed) "
+        "for every phase-3 seed; 'per_seed' one per phase-3 seed, trained with that seed, so the "
+        "spread over seeds includes phase 2's own (its data stays the condition's, drawn with "
+        "phase2_seed).")
     threads: int = Field(1, gt=0, description="CPU threads per job.")
     model: ModelConfig
     data: DataConfig

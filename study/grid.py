@@ -84,6 +84,19 @@ def families(cfg: StudyConfig) -> list[str | None]:
     return list(cfg.data.families) or [None]
 
 
+def phase2_seeds(cfg: StudyConfig) -> list[int | None]:
+    """The phase-2 jobs' seeds per condition: [None] (one encoder for every phase-3 seed,
+    trained with phase2_seed) or, with phase2_seed_policy per_seed, each phase-3 seed."""
+    return list(cfg.seeds) if cfg.phase2_seed_policy == "per_seed" else [None]
+
+
+def start_job(cfg: StudyConfig, condition: str, seed: int) -> Job:
+    """The job whose output a phase-3 run of (condition, seed) starts from."""
+    if condition == "none":
+        return Job("base_model")
+    return Job("phase2", condition=condition, seed=seed if cfg.phase2_seed_policy == "per_seed" else None)
+
+
 def run_conditions(cfg: StudyConfig) -> list[str]:
     """Conditions that phase 3 runs from: `none` (the pretrained model) and every phase-2 id."""
     return (["none"] if "none" in cfg.conditions else []) + phase2_conditions(cfg)
@@ -107,7 +120,7 @@ def jobs(cfg: StudyConfig) -> list[Job]:
     """Every job of the study, in the order the stages run."""
     out = [Job("base_model")] if cfg.model.build else []
     out += [Job("select", family=f) for f in families(cfg)]
-    out += [Job("phase2", condition=c) for c in phase2_conditions(cfg)]
+    out += [Job("phase2", condition=c, seed=s) for c in phase2_conditions(cfg) for s in phase2_seeds(cfg)]
     out += [Job("phase3", target=t, condition=c, seed=s)
             for t in cfg.data.targets for c in run_conditions(cfg) for s in cfg.seeds]
     out.append(Job("report"))
@@ -212,10 +225,10 @@ def job_params(cfg: StudyConfig, job: Job) -> dict:
         return _common(cfg)
     if job.stage == "phase2":
         view, kind, _ = slice_of(cfg, job.condition, check=False)
-        return {**_common(cfg), "phase2": r["phase2"], "selection": _selection_keys(view, kind)}
+        return {**_common(cfg), "phase2": r["phase2"], "selection": _selection_keys(view, kind),
+                **({"training_seed": job.seed} if job.seed is not None else {})}
     if job.stage == "phase3":
-        start = (fingerprint(cfg, Job("base_model")) if job.condition == "none"
-                 else fingerprint(cfg, Job("phase2", condition=job.condition)))
+        start = fingerprint(cfg, start_job(cfg, job.condition, job.seed))
         return {**_common(cfg), "phase3": r["phase3"], "seed": job.seed, "start": start,
                 "target": [job.target, r["data"]["targets"][job.target],
                            sorted([task, sorted(langs)] for task, langs in cfg.data.evaluated(job.target))],
@@ -295,7 +308,7 @@ def costs(cfg: StudyConfig) -> list[Cost]:
     """Tokens each stage trains on and evaluates, summed over its jobs."""
     d, p2, p3 = cfg.data, cfg.phase2, cfg.phase3
     out = [Cost("select", 1, 0, 0)]
-    n2 = len(phase2_conditions(cfg))
+    n2 = len(phase2_conditions(cfg)) * len(phase2_seeds(cfg))
     # phase 2: the fixed budget, `epochs` times; an NLI-length sequence per example
     tokens2 = cfg.selection.budget * p2.epochs * min(cfg.plan.tokens_per_sequence or p2.max_length,
                                                      p2.max_length)

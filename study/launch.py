@@ -37,7 +37,7 @@ def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if stage == "phase2":
-        return module.run_phase2(cfg, condition, out)
+        return module.run_phase2(cfg, condition, out, seed)
     return module.run_phase3(cfg, target or next(iter(cfg.data.targets)), condition,
                              cfg.seeds[0] if seed is None else seed, out)
 
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("params", help="params YAML file")
     parser.add_argument("condition")
     parser.add_argument("out_dir")
-    parser.add_argument("--seed", type=int, help="phase 3: the seed (default: the first of the params)")
+    parser.add_argument("--seed", type=int, help="phase 3: the seed (default: the first of the params); "
+                        "phase 2 with phase2_seed_policy per_seed: the phase-3 seed the encoder is for")
     parser.add_argument("--target", help="phase 3: a key of data.targets (default: the first)")
     args = parser.parse_args(argv)
     run(args.stage, args.params, args.condition, args.out_dir, args.seed, args.target)

@@ -25,12 +25,23 @@ def phase2_data_dir(cfg: StudyConfig, condition: str) -> Path:
     return selection_dir(cfg, family or None) / "phase2_data" / kind
 
 
-def phase2_dir(cfg: StudyConfig, condition: str) -> Path:
-    return cfg.study_dir / "phase2" / condition
+def phase2_dir(cfg: StudyConfig, condition: str, seed: int | None = None) -> Path:
+    """A phase-2 job's folder: `phase2/<condition>`, or `phase2/<condition>/seed<N>` for the
+    encoder of phase-3 seed N (phase2_seed_policy per_seed)."""
+    folder = cfg.study_dir / "phase2" / condition
+    return folder / f"seed{seed}" if seed is not None else folder
 
 
-def encoder_dir(cfg: StudyConfig, condition: str) -> Path:
-    return phase2_dir(cfg, condition) / "encoder"
+def phase2_dirs(cfg: StudyConfig) -> list[Path]:
+    """Every phase-2 job's folder of the study."""
+    from study.grid import phase2_conditions, phase2_seeds
+
+    return [phase2_dir(cfg, c, s) for c in phase2_conditions(cfg) for s in phase2_seeds(cfg)]
+
+
+def encoder_dir(cfg: StudyConfig, condition: str, seed: int | None = None) -> Path:
+    """The encoder phase-3 seed `seed` of `condition` starts from (whatever the policy)."""
+    return phase2_dir(cfg, condition, seed if cfg.phase2_seed_policy == "per_seed" else None) / "encoder"
 
 
 def run_dir(cfg: StudyConfig, target: str, condition: str, seed: int | str) -> Path:

@@ -157,14 +157,13 @@ def regression_table(tasks: dict[str, TaskAnalysis]) -> pd.DataFrame:
 def training_curves(cfg: StudyConfig) -> pd.DataFrame:
     """Every logged training loss and dev accuracy of phase 2 and phase 3, one row each."""
     rows = []
-    from study.grid import phase2_conditions
-
-    for condition in phase2_conditions(cfg):
-        path = layout.phase2_dir(cfg, condition) / "metrics.json"
+    for folder in layout.phase2_dirs(cfg):
+        path = folder / "metrics.json"
         if not path.is_file():
             continue
         m = read_json(path)
-        rows += [{"stage": "phase 2", "target": "-", "condition": m["condition"], "seed": cfg.phase2_seed,
+        rows += [{"stage": "phase 2", "target": "-", "condition": m["condition"],
+                  "seed": m.get("seed", cfg.phase2_seed),
                   "step": r["step"], "metric": "training loss", "value": r["loss"]}
                  for r in m["log_history"] if "loss" in r]
     for run in results.run_dirs(cfg):
@@ -199,10 +198,7 @@ def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") ->
 def provenance_table(cfg: StudyConfig) -> pd.DataFrame:
     """Code version, key packages and data fingerprints across every stage's outputs
     (distinct values; more than one means the outputs were not produced by one setup)."""
-    from study.grid import phase2_conditions
-
-    stage_dirs = [*layout.selection_dirs(cfg), *(layout.phase2_dir(cfg, c) for c in phase2_conditions(cfg)),
-                  *results.run_dirs(cfg)]
+    stage_dirs = [*layout.selection_dirs(cfg), *layout.phase2_dirs(cfg), *results.run_dirs(cfg)]
     records = [read_json(d / "provenance.json") for d in stage_dirs if (d / "provenance.json").is_file()]
     rows = {
         "outputs": f"{len(records)} (selection, phase-2 encoders, phase-3 runs)",
@@ -270,6 +266,10 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         "condition; only the data differs) → phase 3 (training on English only with a fresh "
         "head, model selection on English dev only) → zero-shot evaluation on the dev and test "
         "sets of every language. "
+        + ("Each phase-3 seed starts from a phase-2 encoder of its own, trained with that seed, so "
+           "the spread over seeds includes phase 2's. " if cfg.phase2_seed_policy == "per_seed" else
+           f"One phase-2 encoder per condition (seed {cfg.phase2_seed}) serves every phase-3 seed, so "
+           "the spread over seeds is phase 3's only. ")
         + ("Phase-2 task families, each a slice of the grid with its own English data and pool: "
            + "; ".join(f"`{name}` (English `{', '.join(f.phase2_en)}`, pool `{', '.join(f.phase2_pool)}`)"
                        for name, f in cfg.data.families.items())

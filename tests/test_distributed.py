@@ -45,7 +45,7 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
     cfg = load_config(params)
     # Dropout draws other masks when a batch is split over processes (like another seed):
     # switched off, the two runs differ only by float reduction order.
-    base = Path(target_training.start_encoder(cfg, "none"))
+    base = Path(target_training.start_encoder(cfg, "none", 0))
     spec = json.loads((base / "config.json").read_text())
     (base / "config.json").write_text(json.dumps({**spec, "hidden_dropout_prob": 0.0,
                                                   "attention_probs_dropout_prob": 0.0}))

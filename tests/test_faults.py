@@ -106,6 +106,8 @@ BAD_PARAMS = [
     ("unknown-quota", _set("selection.quota", "fair"),
      ["'selection.quota'", "'fair'", "'equal' or 'temperature'"]),
     ("heads-do-not-divide", _set("model.num_heads", 3), ["section 'model'", "hidden_size 64", "num_heads 3"]),
+    ("seed-policy-unknown", _set("phase2_seed_policy", "each"),
+     ["'phase2_seed_policy'", "'each'", "'shared' or 'per_seed'"]),
     ("unknown-precision", _set("phase3.precision", "fp64"), ["'phase3.precision'", "'fp64'", "'bf16'"]),
     ("masked-lm-in-phase3", _set("phase3.mlm", True), ["phase3.mlm", "phase-2 task"]),
     ("memory-unknown-stage", _set("plan.memory_mb", {"phase9": 100}),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from study import grid
+from study import grid, layout
 from study.config import build_config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,20 +31,50 @@ def _rerun(before, after) -> set[str]:
 def test_full_grid_has_every_condition_draw_target_and_seed():
     cfg = load_config(FULL)
     jobs = grid.jobs(cfg)
-    phase2 = [j.condition for j in jobs if j.stage == "phase2"]
-    assert phase2 == ["en", "diverse", "similar", "random-0", "random-1", "random-2", "en+diverse",
-                      "translate-train"]
+    phase2 = [(j.condition, j.seed) for j in jobs if j.stage == "phase2"]
+    # phase2_seed_policy per_seed: an encoder per (condition, seed)
+    assert phase2 == [(c, s) for c in ("en", "diverse", "similar", "random-0", "random-1", "random-2",
+                                       "en+diverse", "translate-train") for s in (0, 1, 2)]
     phase3 = [j for j in jobs if j.stage == "phase3"]
     assert len(phase3) == 2 * 9 * 3  # targets x (none + 8 phase-2 ids) x seeds
     runs = {(j.target, j.condition, j.seed) for j in phase3}
     assert {("xcopa", "none", 2), ("xnli", "random-1", 0)} <= runs
+    # each run starts from its own seed's encoder (none: from the pretrained model)
+    for j in phase3:
+        own = grid.Job("phase2", condition=j.condition, seed=j.seed)
+        expected = grid.Job("base_model") if j.condition == "none" else own
+        assert grid.start_job(cfg, j.condition, j.seed) == expected
+
+
+def test_shared_policy_trains_one_encoder_per_condition_for_every_seed():
+    cfg = _changed(load_config(FULL), phase2_seed_policy="shared")
+    phase2 = [j for j in grid.jobs(cfg) if j.stage == "phase2"]
+    assert [j.seed for j in phase2] == [None] * 8
+    assert grid.start_job(cfg, "diverse", 2) == grid.Job("phase2", condition="diverse")
+    assert layout.encoder_dir(cfg, "diverse", 2) == cfg.study_dir / "phase2" / "diverse" / "encoder"
+
+
+def test_per_seed_encoders_differ_by_their_training_seed_only():
+    cfg = load_config(FULL)
+    fps = {s: grid.fingerprint(cfg, grid.Job("phase2", condition="diverse", seed=s)) for s in (0, 1, 2)}
+    assert len(set(fps.values())) == 3
+    assert grid.job_params(cfg, grid.Job("phase2", condition="diverse", seed=1))["training_seed"] == 1
+    assert layout.encoder_dir(cfg, "diverse", 1) == cfg.study_dir / "phase2" / "diverse" / "seed1" / "encoder"
+    # a run's fingerprint follows its own seed's encoder: phase 2 of seed 1 changed, only the
+    # seed-1 runs of that condition are stale
+    run = grid.Job("phase3", target="xnli", condition="diverse", seed=1)
+    assert grid.job_params(cfg, run)["start"] == fps[1]
+    # one more seed adds its encoders and runs, and changes nothing that exists
+    more = _changed(cfg, seeds=[0, 1, 2, 3])
+    assert _rerun(cfg, more) == {"report"}
+    assert {"phase2 diverse/seed3", "phase3 xnli/diverse/seed3"} <= {str(j) for j in grid.jobs(more)}
 
 
 def test_a_selection_parameter_reruns_only_the_conditions_that_choose_languages():
     cfg = load_config(FULL)
     rerun = _rerun(cfg, _changed(cfg, selection={"k": 3}))
     chosen = {"diverse", "similar", "random-0", "random-1", "random-2", "en+diverse"}
-    expected = ({"select", "report"} | {f"phase2 {c}" for c in chosen}
+    expected = ({"select", "report"} | {f"phase2 {c}/seed{s}" for c in chosen for s in (0, 1, 2)}
                 | {f"phase3 {t}/{c}/seed{s}" for t in ("xnli", "xcopa") for c in chosen for s in (0, 1, 2)})
     assert rerun == expected
 
@@ -54,12 +84,12 @@ def test_one_condition_parameters_rerun_only_that_condition():
     # One more random draw: the new draw's jobs, and nothing that already ran.
     more = _changed(cfg, selection={"random_draws": 4})
     assert _rerun(cfg, more) == {"select", "report"}  # (random-3 is new: it has no output yet)
-    assert "phase2 random-3" in {str(j) for j in grid.jobs(more)}
+    assert "phase2 random-3/seed0" in {str(j) for j in grid.jobs(more)}
     # The translated data set is read by translate-train only.
     rerun = _rerun(cfg, _changed(cfg, data={"translate_train": "xnli"}))
     assert {j for j in rerun if not j.startswith(("select", "report"))} == (
-        {"phase2 translate-train"} | {f"phase3 {t}/translate-train/seed{s}" for t in ("xnli", "xcopa")
-                                      for s in (0, 1, 2)})
+        {f"phase2 translate-train/seed{s}" for s in (0, 1, 2)}
+        | {f"phase3 {t}/translate-train/seed{s}" for t in ("xnli", "xcopa") for s in (0, 1, 2)})
 
 
 def test_the_order_of_targets_in_the_file_changes_no_job():
@@ -81,7 +111,7 @@ def test_a_phase2_parameter_reruns_phase2_and_what_starts_from_it_not_none():
     cfg = load_config(FULL)
     rerun = _rerun(cfg, _changed(cfg, phase2={"lr": 2e-5}))
     assert "select" not in rerun and not any(j.startswith("phase3 xnli/none") for j in rerun)
-    assert {f"phase2 {c}" for c in grid.phase2_conditions(cfg)} <= rerun
+    assert {str(j) for j in grid.jobs(cfg) if j.stage == "phase2"} <= rerun
     assert "phase3 xcopa/en/seed1" in rerun
 
 
@@ -118,9 +148,7 @@ def test_editing_a_module_reruns_every_job_that_runs_it_and_no_other(monkeypatch
     changed = {str(j) for j in jobs if grid.fingerprint(cfg, j) != before[str(j)]}
 
     def starts_from(job):
-        if job.condition == "none":
-            return grid.Job("base_model")
-        return grid.Job("phase2", condition=job.condition)
+        return grid.start_job(cfg, job.condition, job.seed)
 
     direct = {str(j) for j in jobs if j.stage in stages}
     expected = direct | {str(j) for j in jobs if j.stage == "phase3" and str(starts_from(j)) in direct}
@@ -134,9 +162,9 @@ def test_plan_counts_jobs_and_projects_compute_from_tokens(tmp_path):
     cfg = load_config(FULL)
     table, n = grid.plan(cfg)
     assert n == 3.02e8
-    assert dict(table["jobs"]) == {"select": 1, "phase2": 8, "phase3": 54, "report": 1, "total": 64}
-    # phase 2 by hand: 8 conditions x budget x epochs x tokens per sequence, 6 N FLOPs each
-    tokens = 8 * 20000 * 1 * 48
+    assert dict(table["jobs"]) == {"select": 1, "phase2": 24, "phase3": 54, "report": 1, "total": 80}
+    # phase 2 by hand: 8 conditions x 3 seeds x budget x epochs x tokens per sequence, 6 N FLOPs each
+    tokens = 8 * 3 * 20000 * 1 * 48
     assert table.loc["phase2", "train tokens"] == tokens
     assert table.loc["phase2", "PFLOP"] == pytest.approx(6 * n * tokens / 1e15)
     assert table.loc["phase2", "hours on h100"] == pytest.approx(6 * n * tokens / 2.0e14 / 3600)
@@ -245,8 +273,8 @@ def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     stats = dict(line.split() for line in out.split("Job stats:")[1].splitlines()[3:9] if line.strip())
-    assert stats == {"phase2": "8", "phase3": "54", "select": "1", "report": "1", "all": "1",
-                     "total": "65"}
+    assert stats == {"phase2": "24", "phase3": "54", "select": "1", "report": "1", "all": "1",
+                     "total": "81"}
     phase3 = [block for block in out.split("rule phase3:")[1:]]
     assert len(phase3) == 54
     assert all("gpu=1" in b.split("Shell command")[0] and "-p processes 1" in b for b in phase3)
@@ -254,6 +282,36 @@ def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
     study_dir = tmp_path / "outputs" / "full"
     assert (study_dir / ".snakemake").is_dir()  # the rerun records follow the study
     assert not (study_dir / "runs").exists()  # a dry run: nothing ran
+
+
+def test_per_seed_policy_wires_each_run_to_its_own_seeds_encoder_in_the_workflow(tmp_path):
+    """Snakemake's plan for the demo with phase2_seed_policy per_seed: 7 conditions x 2 seeds
+    phase-2 jobs, each run of seed N reading phase2/<condition>/seedN and nothing else."""
+    import re
+
+    import yaml
+    from conftest import write_params
+
+    params = write_params(tmp_path, phase2_seed_policy="per_seed")
+    assert yaml.safe_load(params.read_text())["seeds"] == [0, 1]
+    study = load_config(params).study_dir
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"), "--config",
+         f"params={params}", "--cores", "2", "--dry-run"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    blocks = {rule: re.findall(rf"rule {rule}:\n    input: (.*)\n    output: (.*)\n", out)
+              for rule in ("phase2", "phase3")}
+    conditions = grid.phase2_conditions(load_config(params))
+    assert sorted(o for _, o in blocks["phase2"]) == sorted(
+        str(study / "phase2" / c / f"seed{s}") for c in conditions for s in (0, 1))
+    for inputs, output in blocks["phase3"]:
+        run = Path(output).relative_to(study / "runs")
+        condition, seed = "/".join(run.parts[1:-1]), run.parts[-1]
+        expected = study / "pretrained" if condition == "none" else study / "phase2" / condition / seed
+        assert inputs == str(expected), (output, inputs)
+    assert len(blocks["phase3"]) == 32
 
 
 def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
@@ -376,5 +434,5 @@ def test_the_full_study_with_its_commented_families_is_valid_and_planned():
     raw["data"]["families"] = families
     cfg = build_config(raw, FULL)
     table, _ = grid.plan(cfg)
-    assert table["jobs"].to_dict() == {"select": 3, "phase2": 22, "phase3": 138, "report": 1, "total": 164}
-    assert round(table.loc["total", "hours on h100"], 1) == 33.6
+    assert table["jobs"].to_dict() == {"select": 3, "phase2": 66, "phase3": 138, "report": 1, "total": 208}
+    assert round(table.loc["total", "hours on h100"], 1) == 33.7

@@ -33,8 +33,11 @@ def study(tmp_path_factory):
     from conftest import TINY, write_params
 
     tmp = tmp_path_factory.mktemp("wf")
+    # phase2_seed_policy per_seed: encoders in phase2/<condition>/seed0 (the demo's `shared`
+    # runs in the other workflow tests)
     params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "random", "en+diverse",
                                                                 "translate-train"],
+                                  "phase2_seed_policy": "per_seed",
                                   "selection": {**TINY["selection"], "random_draws": 1},
                                   "phase2": {**TINY["phase2"], "logging_steps": 4}})
     first = snakemake(params, tmp / "wd")
@@ -59,6 +62,7 @@ def test_report_has_every_section_with_real_numbers(study):
     assert "greedy max-min" in html and "macrolanguage" in html  # the typology is stated
     assert "<strong>Question.</strong>" in html and "<strong>Design.</strong>" in html
     assert "zero-shot cross-lingual transfer" in html and "English dev only" in html
+    assert "a phase-2 encoder of its own, trained with that seed" in html  # the seed policy
     selection = json.loads((cfg.study_dir / "selection" / "metrics.json").read_text())
     for condition, langs in selection["languages"].items():  # the chosen languages, as chosen
         assert f"<code>{condition}</code></td>\n<td>{', '.join(langs)}</td>" in html, condition
@@ -158,9 +162,30 @@ def test_phase2_data_has_one_fingerprint_from_selection_to_phase2(study):
     cfg, _, _ = study
     selected = json.loads((cfg.study_dir / "selection/provenance.json").read_text())["data_fingerprints"]
     for condition in ("en", "diverse", "similar"):
-        used = json.loads((cfg.study_dir / "phase2" / condition / "provenance.json").read_text())
+        used = json.loads((_phase2(cfg, condition) / "provenance.json").read_text())
         for name, fp in used["data_fingerprints"].items():
             assert selected[name] == fp, (condition, name)
+
+
+def _phase2(cfg, condition: str, seed: int = 0) -> Path:
+    """The folder of the encoder that phase-3 seed `seed` of `condition` starts from."""
+    from study import layout
+
+    return layout.encoder_dir(cfg, condition, seed).parent
+
+
+def test_each_run_starts_from_its_own_seeds_encoder(study):
+    cfg, _, _ = study
+    assert cfg.phase2_seed_policy == "per_seed"
+    for condition in grid.phase2_conditions(cfg):
+        p2 = json.loads((cfg.study_dir / "phase2" / condition / "seed0" / "metrics.json").read_text())
+        assert p2["seed"] == 0 and p2["seed_policy"] == "per_seed"
+        for target in cfg.data.targets:
+            run = cfg.study_dir / "runs" / target / condition / "seed0"
+            m = json.loads((run / "metrics.json").read_text())
+            assert m["started_from"] == f"phase2/{condition}/seed0/encoder"
+    m = json.loads((cfg.study_dir / "runs" / "demo_nli" / "none" / "seed0" / "metrics.json").read_text())
+    assert m["started_from"] == "pretrained"
 
 
 def test_xtreme_exports_rescored_independently_match_metrics(study):
@@ -200,9 +225,9 @@ def test_selection_is_budget_matched_and_zero_shot(study):
         rows = "".join(f.read_text() for f in (cfg.study_dir / "selection" / "phase2_data" / condition
                                                 ).glob("*.jsonl"))
         assert len(rows.splitlines()) == cfg.selection.budget
-        p2 = json.loads((cfg.study_dir / "phase2" / condition / "metrics.json").read_text())
+        p2 = json.loads((_phase2(cfg, condition) / "metrics.json").read_text())
         assert p2["examples"] == cfg.selection.budget
-        assert (cfg.study_dir / "phase2" / condition / "encoder" / "config.json").is_file()
+        assert (_phase2(cfg, condition) / "encoder" / "config.json").is_file()
     summary = {r["condition"]: r for r in sel["summary"]}
     assert summary["diverse"]["min_pairwise"] >= summary["similar"]["min_pairwise"]
     assert sel["languages"]["en"] == ["en"]

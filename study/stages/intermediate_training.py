@@ -32,7 +32,9 @@ def phase2_sets(cfg: StudyConfig, condition: str) -> dict:
     return sets
 
 
-def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
+def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = None) -> dict:
+    """Train the condition's encoder: with `seed` (phase2_seed_policy per_seed) the one for
+    phase-3 seed `seed`, trained with it; else the one every phase-3 seed shares."""
     import io
 
     from study.timing import import_frameworks
@@ -46,11 +48,16 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
         buffer = io.BytesIO()
         ds.to_json(buffer, force_ascii=False)
         atomic_write_bytes(out / "data" / f"{task}.jsonl", buffer.getvalue())
-    job = Job("phase2", condition=condition)
+    if (seed is not None) != (cfg.phase2_seed_policy == "per_seed"):
+        raise ValueError(f"{cfg.source_file}: phase2_seed_policy is {cfg.phase2_seed_policy!r}: "
+                         + ("give the phase-3 seed this encoder is for" if seed is None else
+                            f"one encoder serves every seed; run it without seed (got {seed})"))
+    job = Job("phase2", condition=condition, seed=seed)
+    training_seed = cfg.phase2_seed if seed is None else seed
     work = checkpoint_dir(out)
     start = time.time()
-    trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, cfg.phase2_seed, work,
-                           run_key={"stage": "phase2", "condition": condition,
+    trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, training_seed, work,
+                           run_key={"stage": "phase2", "condition": condition, "seed": training_seed,
                                     "params": fingerprint(cfg, job)},
                            tensorboard_dir=out / "tensorboard")
     if not trainer.is_world_process_zero():  # distributed: one process writes the outputs
@@ -58,7 +65,8 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
     save_encoder(trainer, out / "encoder")
     shutil.rmtree(work, ignore_errors=True)
     metrics = {
-        "stage": "phase2", "condition": condition, "processes": trainer.args.world_size,
+        "stage": "phase2", "condition": condition, "seed": training_seed,
+        "seed_policy": cfg.phase2_seed_policy, "processes": trainer.args.world_size,
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
         "examples": sum(len(ds) for ds in sets.values()),
         "tasks": phase2_tasks(sets, cfg.phase2.mlm), "task_examples": trainer.task_sizes,
@@ -69,7 +77,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path) -> dict:
         "steps": trainer.state.global_step, "resumed_from": trainer.resumed_from,
         "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
     }
-    write_record(cfg, out, metrics, cfg.phase2_seed,
+    write_record(cfg, out, metrics, training_seed,
                  {f"{condition}/{task}": dataset_fingerprint(ds) for task, ds in sets.items()}, job)
     return metrics
 

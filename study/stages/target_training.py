@@ -16,13 +16,14 @@ from study.pipeline import checkpoint_dir, phase2_family, write_record
 from study.provenance import dataset_fingerprint
 
 
-def start_encoder(cfg: StudyConfig, condition: str) -> str:
-    """Phase 3 starts from the condition's phase-2 encoder, or the pretrained model."""
+def start_encoder(cfg: StudyConfig, condition: str, seed: int) -> str:
+    """Phase 3 (seed `seed`) starts from the condition's phase-2 encoder (the one of its
+    seed, with phase2_seed_policy per_seed), or the pretrained model."""
     from study.pretrained import ensure_base_model
 
     if condition == "none":
         return ensure_base_model(cfg)
-    path = layout.encoder_dir(cfg, condition)
+    path = layout.encoder_dir(cfg, condition, seed)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: no phase-2 encoder for condition {condition!r}; "
                                 "run the intermediate-training notebook (or `make demo`) first")
@@ -50,7 +51,8 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     work = checkpoint_dir(out)
     start = time.time()
     task = TASKS[train_task]
-    trainer = train_target(start_encoder(cfg, condition), task.head, train, dev, cfg.phase3, seed, work,
+    start_from = start_encoder(cfg, condition, seed)
+    trainer = train_target(start_from, task.head, train, dev, cfg.phase3, seed, work,
                            run_key={"stage": "phase3", "target": target, "condition": condition,
                                     "seed": seed, "params": fingerprint(cfg, job)},
                            labels=task.label_set, tensorboard_dir=out / "tensorboard")
@@ -64,6 +66,8 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     metrics = {
         "stage": "phase3", "study": cfg.study, "target": target, "condition": condition, "seed": seed,
         "train_task": train_task, "phase2_family": phase2_family(cfg, condition), "zero_shot": True,
+        "started_from": str(Path(start_from).relative_to(cfg.study_dir))
+        if Path(start_from).is_relative_to(cfg.study_dir) else str(start_from),
         "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
         "dev_en_n": len(dev),
         "evaluation": evaluation,
