@@ -90,7 +90,7 @@ def phase2_seeds(cfg: StudyConfig) -> list[int | None]:
     return list(cfg.seeds) if cfg.phase2_seed_policy == "per_seed" else [None]
 
 
-def start_job(cfg: StudyConfig, condition: str, seed: int) -> Job:
+def start_job(cfg: StudyConfig, condition: str, seed: int | None) -> Job:
     """The job whose output a phase-3 run of (condition, seed) starts from."""
     if condition == "none":
         return Job("base_model")

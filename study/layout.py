@@ -40,8 +40,12 @@ def phase2_dirs(cfg: StudyConfig) -> list[Path]:
 
 
 def encoder_dir(cfg: StudyConfig, condition: str, seed: int | None = None) -> Path:
-    """The encoder phase-3 seed `seed` of `condition` starts from (whatever the policy)."""
-    return phase2_dir(cfg, condition, seed if cfg.phase2_seed_policy == "per_seed" else None) / "encoder"
+    """The phase-2 encoder that phase-3 seed `seed` of `condition` starts from (the grid's
+    start_job decides which, by the study's phase2_seed_policy)."""
+    from study.grid import start_job
+
+    start = start_job(cfg, condition, seed)
+    return phase2_dir(cfg, start.condition, start.seed) / "encoder"
 
 
 def run_dir(cfg: StudyConfig, target: str, condition: str, seed: int | str) -> Path:
