@@ -24,10 +24,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from study.registry import TASKS
 
-CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse", "translate-train")
+CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse", "translate-train",
+              "en-replicate")
 """Phase-2 conditions (see STUDY.md). `translate-train` (machine-translated data in the
-target languages) is a reference that is not zero-shot; the report labels it so."""
+target languages) is a reference that is not zero-shot; the report labels it so.
+`en-replicate` is the negative control (A/A): `en`'s recipe again, see REPLICATES."""
 REFERENCE_CONDITIONS = ("translate-train",)
+REPLICATES = {"en-replicate": "en"}
+"""Negative-control conditions -> the condition whose recipe each repeats: the same data
+source, budget and hyperparameters, with its own phase-2 data draw and training seed
+(`replicate_seed`). Its comparison with the original must come out not significant."""
+REPLICATE_SEED_OFFSET = 1000
+
+
+def recipe(condition: str) -> str:
+    """The condition whose data recipe `condition` follows (itself, or a replicate's original)."""
+    return REPLICATES.get(condition, condition)
+
+
+def replicate_seed(condition: str, seed: int) -> int:
+    """The seed a condition draws its phase-2 data and trains with, given the study's: a
+    replicate's is offset, so that it is another draw of the same recipe."""
+    return seed + REPLICATE_SEED_OFFSET if condition in REPLICATES else seed
 
 
 def condition_label(condition: str) -> str:
@@ -35,6 +53,8 @@ def condition_label(condition: str) -> str:
     zero-shot, the pooled random draws marked as pooled."""
     if condition.rpartition("/")[2] == "random":
         return f"{condition} (draws pooled)"
+    if condition.rpartition("/")[2] in REPLICATES:
+        return f"{condition} (negative control)"
     return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
 
 FEATURE_SETS = ("syntactic", "phonological", "inventory")
@@ -63,6 +83,20 @@ class ModelConfig(_Section):
     mlm_epochs: float = Field(
         0.0, ge=0, description="Masked-LM pretraining epochs over the demo text (build only)."
     )
+    corpus: Path | None = Field(
+        None, description="Pretraining text (build only): a folder of {lang}.txt, one sentence or "
+        "tab-separated pair a line (data/demo/demo_pretrain); null: the study's training sentences.")
+    align_embeddings: bool = Field(
+        False, description="Build only: start the word embeddings from the corpus folder's "
+        "dictionary.tsv (translations near each other) and keep them fixed in pretraining.")
+
+    @model_validator(mode="after")
+    def _alignment_needs_a_dictionary(self) -> ModelConfig:
+        if self.align_embeddings and (self.corpus is None or not (self.corpus / "dictionary.tsv").is_file()):
+            raise ValueError(f"align_embeddings needs model.corpus with a dictionary.tsv; corpus is "
+                             f"{self.corpus}: regenerate the demo data (python -m study.demo_data "
+                             f"data/demo) or set align_embeddings: false")
+        return self
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> ModelConfig:
@@ -350,6 +384,9 @@ class TrainConfig(_Section):
         "(XTREME: 128 of 384)."))
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    freeze_embeddings: bool = Field(False, description=(
+        "Keep the word embeddings fixed (the demo's phase 3: English training cannot pull English "
+        "words away from their translations)."))
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="bf16/fp16 autocast where the hardware has it; fp32 otherwise.")
     logging_steps: int = Field(20, gt=0)
@@ -584,6 +621,9 @@ def _check_target(name: str) -> str:
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     raw = dict(raw)
     raw["output_root"] = (base / str(raw.get("output_root", "../outputs"))).resolve()
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("corpus") is not None:
+        raw["model"] = {**model, "corpus": (base / str(model["corpus"])).resolve()}
     data = raw.get("data")
     if isinstance(data, dict):
         raw["data"] = {**data, **{key: (base / str(data[key])).resolve()

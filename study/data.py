@@ -326,11 +326,18 @@ def _valid_id(value, n: int) -> bool:
 
 
 def pretraining_corpus(cfg: StudyConfig) -> list[str]:
-    """Every sentence of the training splits of the study's tasks, sorted and unique.
+    """The demo model's pretraining text, sorted and unique: the lines of model.corpus's
+    {lang}.txt files, or every sentence of the training splits of the study's tasks.
 
     Used only to build the demo's tokenizer and masked-LM pretraining: like XLM-R's
     CC-100, it covers the test languages, but it holds no dev or test sentence.
     """
+    if cfg.model.corpus is not None:
+        files = sorted(Path(cfg.model.corpus).glob("*.txt"))
+        if not files:
+            raise DataError(f"{cfg.model.corpus}: no {{lang}}.txt pretraining text (model.corpus); "
+                            "regenerate the demo data (python -m study.demo_data data/demo)")
+        return sorted({line for f in files for line in f.read_text(encoding="utf-8").splitlines() if line})
     d = cfg.data
     texts: set[str] = set()
     for name in d.tasks():
@@ -345,3 +352,12 @@ def pretraining_corpus(cfg: StudyConfig) -> list[str]:
             if "choices" in ds.column_names:
                 texts.update(c for choices in ds["choices"] for c in choices)
     return sorted(texts)
+
+
+def pretraining_dictionary(cfg: StudyConfig) -> list[list[str]]:
+    """model.corpus/dictionary.tsv: rows of a word class and its word in each language."""
+    path = Path(cfg.model.corpus) / "dictionary.tsv"
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
+    if not rows or any(len(r) < 3 or not r[0].startswith("#") for r in rows):
+        raise DataError(f"{path}: expected a header, then rows of '#class<TAB>word<TAB>word...'")
+    return rows

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from study.config import StudyConfig
+from study.config import StudyConfig, recipe, replicate_seed
 from study.registry import TASKS
 
 PACKAGE = Path(__file__).resolve().parent
@@ -203,8 +203,9 @@ def _selection_keys(cfg: StudyConfig, condition: str) -> dict:
     d, s = r["data"], r["selection"]
     keys = {"budget": s["budget"], "quota": s["quota"], "task_quota": s["task_quota"],
             "temperature": s["temperature"], "leakage": s["leakage"],
-            "max_train_examples": d["max_train_examples"], "seed": cfg.phase2_seed,
-            "evaluated": _evaluated(cfg)}
+            "max_train_examples": d["max_train_examples"],
+            "seed": replicate_seed(condition, cfg.phase2_seed), "evaluated": _evaluated(cfg)}
+    condition = recipe(condition)  # a replicate reads what its original reads
     if condition in ("en", "en+diverse"):
         keys["phase2_en"] = d["phase2_en"]
     if condition != "en" and condition != "translate-train":  # chosen from the pool

@@ -23,6 +23,7 @@ from study.io import atomic_dir, atomic_write_json
 from study.timing import timed
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R ids 0..4
+CJK_CHARACTER = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
 
 
 class ModelUnavailable(RuntimeError):
@@ -40,22 +41,29 @@ def ensure_base_model(cfg: StudyConfig) -> str:
     """Build the demo model on first use; return what to load it from."""
     path = base_model_path(cfg)
     if cfg.model.build and not (Path(path) / "config.json").exists():
-        from study.data import pretraining_corpus
+        from study.data import pretraining_corpus, pretraining_dictionary
 
         build_tiny_xlmr(Path(path), pretraining_corpus(cfg), cfg.model, seed=cfg.phase2_seed,
-                        threads=cfg.threads)
+                        threads=cfg.threads,
+                        dictionary=pretraining_dictionary(cfg) if cfg.model.align_embeddings else None)
     return path
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
     """A Unigram tokenizer with XLM-R's normalisation, special tokens and templates."""
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
     from tokenizers.trainers import UnigramTrainer
 
     tok = Tokenizer(Unigram())
     tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    # Han and kana characters each make their own piece, as in mBERT: text without spaces
+    # would otherwise come out as whole-phrase pieces that hide the words in them.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(CJK_CHARACTER), behavior="isolated"),
+        pre_tokenizers.Punctuation(behavior="isolated"),  # 'evening.' is 'evening' and '.'
+
+        pre_tokenizers.Metaspace(prepend_scheme="first")])
     tok.decoder = decoders.Metaspace()
     trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                              unk_token="<unk>", show_progress=False)
@@ -103,7 +111,7 @@ def _canonical_unigram(tok):
 
 
 def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,
-                    threads: int = 1) -> Path:
+                    threads: int = 1, dictionary: list[list[str]] | None = None) -> Path:
     """Tokenizer + randomly initialised XLM-R (+ optional MLM pretraining), saved at `out`."""
     import time
 
@@ -125,6 +133,10 @@ def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,
         pad_token_id=1, bos_token_id=0, eos_token_id=2,
     )
     model = XLMRobertaForMaskedLM(config)
+    aligned = 0
+    if dictionary:  # cross-lingual word embeddings, kept as they are by the masked LM
+        aligned = align_embeddings(model, tokenizer, dictionary, seed)
+        model.roberta.embeddings.word_embeddings.weight.requires_grad_(False)
     history = _pretrain_mlm(model, tokenizer, texts, spec.mlm_epochs, seed, out) \
         if spec.mlm_epochs > 0 else []
     with atomic_dir(out) as tmp:
@@ -132,10 +144,48 @@ def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / "build.json", {
             "recipe": spec.model_dump(mode="json"), "seed": seed, "corpus_sentences": len(texts),
+            "aligned_pieces": aligned,
             "parameters": sum(p.numel() for p in model.parameters()), "mlm_history": history,
             "timing": _job_timing(started),
         })
     return out
+
+
+def align_embeddings(model, tokenizer, dictionary: list[list[str]], seed: int,
+                     noise: float = 0.5) -> int:
+    """Cross-lingual word embeddings from a dictionary, as the demo model's starting point.
+
+    `dictionary` rows are concepts: a word class (`#verbs`) and the concept's word in each
+    language. Every word class gets a random direction, every concept a vector along it
+    plus its own random part, and each word of the concept that vector plus `noise` times
+    a random part of its own (so translations are near, not equal). A word of several
+    pieces sets those of its pieces that no single-piece word set. Returns the pieces set.
+    """
+    import torch
+
+    space = tokenizer.convert_tokens_to_ids("▁")
+    weight = model.roberta.embeddings.word_embeddings.weight
+    scale = model.config.initializer_range
+    gen = torch.Generator().manual_seed(seed)
+    classes: dict[str, torch.Tensor] = {}
+    targets: list[tuple[list[int], torch.Tensor]] = []
+    for group, *words in dictionary:
+        if group not in classes:
+            classes[group] = torch.randn(weight.shape[1], generator=gen) * scale
+        concept = classes[group] + torch.randn(weight.shape[1], generator=gen) * scale
+        for word in words:
+            pieces = [p for p in tokenizer(word, add_special_tokens=False)["input_ids"] if p != space]
+            targets.append((pieces, concept + noise * torch.randn(weight.shape[1], generator=gen) * scale))
+    done: set[int] = set()
+    with torch.no_grad():
+        for single in (True, False):  # whole-word pieces first, then the rest
+            for pieces, vector in targets:
+                if (len(pieces) == 1) == single:
+                    for p in pieces:
+                        if p not in done:
+                            weight[p] = vector
+                            done.add(p)
+    return len(done)
 
 
 def _job_timing(started: float) -> dict[str, float]:
@@ -174,6 +224,24 @@ def _masked_only_trainer():
     return MaskedOnly
 
 
+def _encode_lines(tokenizer, lines: list[str]):
+    """Corpus lines as the model sees them: a line with a tab is a pair of parallel
+    sentences, encoded as one sequence `<s> A </s></s> B </s>` (XLM's translation LM:
+    a masked word can be read off its translation); any other line is one sentence."""
+    pairs = [line.split("\t", 1) if "\t" in line else [line, None] for line in lines]
+    singles = [i for i, (_, b) in enumerate(pairs) if b is None]
+    out = {"input_ids": [None] * len(lines), "attention_mask": [None] * len(lines)}
+    for idx, enc in ((singles, tokenizer([pairs[i][0] for i in singles], truncation=True,
+                                         max_length=64) if singles else None),
+                     (paired := [i for i in range(len(lines)) if pairs[i][1] is not None],
+                      tokenizer([pairs[i][0] for i in paired], [pairs[i][1] for i in paired],
+                                truncation=True, max_length=128) if paired else None)):
+        for j, i in enumerate(idx):
+            out["input_ids"][i] = enc["input_ids"][j]
+            out["attention_mask"][i] = enc["attention_mask"][j]
+    return out
+
+
 def _pretrain_mlm(model, tokenizer, texts, epochs, seed, out: Path) -> list[dict]:
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, TrainingArguments
@@ -181,8 +249,7 @@ def _pretrain_mlm(model, tokenizer, texts, epochs, seed, out: Path) -> list[dict
     MaskedOnlyTrainer = _masked_only_trainer()
 
     ds = Dataset.from_dict({"text": texts}).map(
-        lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True,
-        remove_columns=["text"])
+        lambda b: _encode_lines(tokenizer, b["text"]), batched=True, remove_columns=["text"])
     args = TrainingArguments(
         output_dir=str(out.with_name(out.name + ".mlm-scratch")), num_train_epochs=epochs,
         per_device_train_batch_size=64, learning_rate=1e-3, warmup_steps=0.05,

@@ -73,9 +73,8 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
                 continue
             correct = stats.correctness(runs, task, "test")
             intervals = stats.accuracy_intervals(correct, order).assign(task=task)
-            # references are not zero-shot: no test (the pooled `random` is kept)
-            compared = stats.comparisons({k: v for k, v in correct.items()
-                                          if k[0] not in REFERENCE_CONDITIONS}, zero_shot).assign(task=task)
+            # references are not zero-shot: compared only as the positive control
+            compared = stats.comparisons(correct, zero_shot, positive_languages(cfg, task)).assign(task=task)
             points = stats.gain_table(accuracy[accuracy.task == task], distances,
                                       exclude=REFERENCE_CONDITIONS) if "none" in order else None
             regression = (stats.gain_regression(points) if points is not None and len(points)
@@ -98,6 +97,16 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
         main_table=main_table(tasks, stats.with_pooled_random(order)), curves=training_curves(cfg),
         provenance=provenance_table(cfg),
     )
+
+
+def positive_languages(cfg: StudyConfig, task: str) -> tuple[str, ...]:
+    """Where the positive control is known to be positive: the languages translate-train
+    trains on, for a task of its own family (NLI); none elsewhere (a multiple-choice task,
+    or AmericasNLI, whose languages no translated data has)."""
+    tt = cfg.data.translate_train
+    if tt is None or TASKS[task].family != TASKS[tt].family:
+        return ()
+    return tuple(cfg.data.translate_train_languages())
 
 
 def _target_distances(cfg: StudyConfig) -> pd.DataFrame:
@@ -193,6 +202,53 @@ def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") ->
         "p (Holm)": rows["p_holm"].map(_p_value).to_numpy(),
         "detectable (points)": rows["mde"].map("{:.1f}".format).to_numpy(),
     }, index=pd.MultiIndex.from_arrays([rows["task"], rows["comparison"]], names=["task", "comparison"]))
+
+
+def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
+    """'Does this study detect effects?': each control of each task, its interval and, in
+    words, whether it came out as expected; what a failed control means for the rest."""
+    lines, failed, missing = [], [], []
+    for task, t in tasks.items():
+        verdicts = stats.control_verdicts(t.comparisons)
+        for kind in stats.CONTROLS:
+            if kind not in set(verdicts.control):
+                missing.append(f"the {kind} control on {task}")
+        for v in verdicts.itertuples():
+            outcome = "came out as expected" if v.as_expected else "**did not come out as expected**"
+            lines.append(
+                f"- **{task}, {v.control} control** (`{v.comparison}`, non-English test languages "
+                f"pooled): {v.difference:+.1f} points, 95% interval [{v.ci_low:+.1f}, {v.ci_high:+.1f}], "
+                f"p = {_p_value(v.p)}, Holm p = {_p_value(v.p_holm)}. Expected: {v.expected}. It {outcome}.")
+            if not v.as_expected:
+                failed.append((task, v.control))
+    if not lines:
+        return ("This study includes no control (conditions `translate-train` and `en-replicate` with "
+                "`en`), so this report cannot show that its statistics find a known effect or refuse "
+                "an invented one. Add them to `conditions` to check.")
+    out = ["Two comparisons have known answers. Training phase 2 on the test languages themselves "
+           "(`translate-train`) must beat English phase-2 data (positive control: can the study "
+           "detect a real effect?). A replicate of `en`, the same recipe with another data draw and "
+           "training seed (`en-replicate`), must not differ from `en` (negative control: does the "
+           "study refuse an effect that is not there?).", "", *lines, ""]
+    if failed:
+        why = []
+        if any(kind == "positive" for _, kind in failed):
+            why.append("a failed positive control means the design cannot detect an effect it should: "
+                       "a null result elsewhere says nothing")
+        if any(kind == "negative" for _, kind in failed):
+            why.append("a failed negative control means the study finds differences that are not "
+                       "there: its significant results may be artefacts of the data draw or the "
+                       "training seed (more seeds, or phase2_seed_policy per_seed, count them)")
+        out.append(f"**Not every control came out as expected ({', '.join(f'{k} on {t}' for t, k in failed)}). "
+                   f"The other comparisons of this study cannot be trusted:** " + "; ".join(why) + ".")
+    else:
+        out.append("Every control came out as expected: the study detects the known effect and "
+                   "refuses the invented one, at these seeds and test sizes.")
+    if missing:
+        out.append(f"Not made: {', '.join(missing)} (its conditions are not in the study, or, for "
+                   "the positive control, translate-train does not train on the task's languages "
+                   "in the task's own family).")
+    return "\n".join(out)
 
 
 def provenance_table(cfg: StudyConfig) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from study import typology
-from study.config import StudyConfig
+from study.config import StudyConfig, recipe, replicate_seed
 from study.data import DataError, load_split
 from study.registry import TASKS
 
@@ -55,7 +55,7 @@ def plan_phase2(cfg: StudyConfig, dist) -> Phase2Plan:
     k = cfg.selection.k
     langs: dict[str, tuple[str, ...]] = {}
     for c in cfg.conditions:
-        if c == "en":
+        if recipe(c) == "en":
             langs[c] = ("en",)
         elif c == "diverse":
             langs[c] = tuple(typology.select_diverse(list(pool), dist, k))
@@ -156,6 +156,7 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
     from study.leakage import LeakageError, drop_leaked
 
     sel = cfg.selection
+    seed = replicate_seed(condition, cfg.phase2_seed)  # a replicate draws its own examples
     cache = {} if cache is None else cache
     clean: dict[str, dict[str, object]] = {}
     report: dict[str, dict] = {}
@@ -194,8 +195,8 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
         for task, k in fill_quotas(task_planned, sizes).items():
             report[lang]["tasks"][task].update(planned=task_planned[task], used=k)
             if k:
-                sample = clean[lang][task].shuffle(seed=cfg.phase2_seed).select(range(k))
+                sample = clean[lang][task].shuffle(seed=seed).select(range(k))
                 parts.setdefault(task, []).append(sample.add_column("task", [task] * k))
-    sets = {task: concatenate_datasets(p).shuffle(seed=cfg.phase2_seed) for task, p in parts.items()}
+    sets = {task: concatenate_datasets(p).shuffle(seed=seed) for task, p in parts.items()}
     return sets, report
 

@@ -143,6 +143,13 @@ def minimum_detectable_effect(standard_error: float, alpha: float = 0.05, power:
 # -- study level: read the runs' predictions, compare the conditions --------------------
 COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("diverse", "random"), ("en+diverse", "en"))
 """The study's paired comparisons (STUDY.md), plus every condition against `none`."""
+CONTROLS = {"positive": ("translate-train", "en"), "negative": ("en-replicate", "en")}
+"""Does the study detect effects? Comparisons whose answer is known (STUDY.md): training
+phase 2 on the test languages themselves must beat English (positive), and a replicate
+of `en` must not differ from `en` (negative, A/A). Compared on the non-English languages
+(`zero-shot`: their examples pooled), Holm-corrected as a family of their own."""
+ZERO_SHOT = "zero-shot"
+LEVEL = 0.05
 
 
 def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], np.ndarray]:
@@ -213,33 +220,93 @@ def accuracy_intervals(correct: dict, order: list[str]) -> pd.DataFrame:
     return df.sort_values(["condition", "language"]).reset_index(drop=True)
 
 
-def comparisons(correct: dict, conditions: list[str]) -> pd.DataFrame:
+def comparisons(correct: dict, conditions: list[str], positive_languages=None) -> pd.DataFrame:
     """Every paired comparison of the study, per language and on the average: difference in
     points with its 95% interval, bootstrap p, Holm-corrected p over the whole family,
-    and the minimum detectable effect (80% power, 5% level) of that comparison."""
+    and the minimum detectable effect (80% power, 5% level) of that comparison. The
+    controls (CONTROLS) come first, marked in column `control`, with a Holm family of
+    their own; `conditions` are the study's zero-shot conditions (references and
+    replicates are compared only as controls). `positive_languages`: the languages on which
+    the positive control is known to be positive (those translate-train trains on; None:
+    every non-English language)."""
     present = {c for c, _ in correct}
     # the random draws are compared as one pooled `random` condition, not draw by draw
-    conditions = [c for c in with_pooled_random(conditions) if c in present and not _draw(c)]
+    conditions = [c for c in with_pooled_random(conditions)
+                  if c in present and not _draw(c) and c not in _replicates()]
     # within each phase-2 family (prefix `qa/` in a several-family study), then each vs none
     prefixes = list(dict.fromkeys(c.rpartition("/")[0] + "/" if "/" in c else "" for c in conditions))
     pairs = [(p + a, p + b) for p in prefixes for a, b in COMPARISONS
              if {p + a, p + b} <= set(conditions)]
     pairs += [(c, "none") for c in conditions if c != "none" and "none" in conditions]
+    columns = ["comparison", "control", "language", "difference", "ci_low", "ci_high", "p", "p_holm",
+               "mde", "n", "seeds"]
+    controls = pd.DataFrame(_control_rows(correct, present, positive_languages), columns=columns)
+    study = pd.DataFrame([row for a, b in pairs for row in _pair_rows(correct, a, b)], columns=columns)
+    for df in (controls, study):
+        df["p_holm"] = holm(df["p"].to_numpy())
+    return pd.concat([controls, study], ignore_index=True) if len(controls) else study
+
+
+def _replicates() -> set[str]:
+    """Negative-control conditions: compared with their original only, as a control."""
+    return {CONTROLS["negative"][0]}
+
+
+def _pair_rows(correct: dict, a: str, b: str, control: str = "", langs=None) -> list[dict]:
+    if langs is None:
+        langs = sorted({lang for c, lang in correct if c == a} & {lang for c, lang in correct if c == b})
     rows = []
-    for a, b in pairs:
-        langs = {lang for c, lang in correct if c == a} & {lang for c, lang in correct if c == b}
-        for lang in sorted(langs):
-            x, y = correct[a, lang], correct[b, lang]
-            result = paired_test(x, y)
-            rows.append({"comparison": f"{a} vs {b}", "language": lang,
-                         "difference": 100 * result["difference"], "ci_low": 100 * result["ci_low"],
-                         "ci_high": 100 * result["ci_high"], "p": result["p"],
-                         "mde": 100 * minimum_detectable_effect(result["se"]),
-                         "n": result["n"], "seeds": result["seeds"]})
-    df = pd.DataFrame(rows, columns=["comparison", "language", "difference", "ci_low", "ci_high", "p",
-                                     "p_holm", "mde", "n", "seeds"])
-    df["p_holm"] = holm(df["p"].to_numpy())
-    return df
+    for lang in langs:
+        result = paired_test(correct[a, lang], correct[b, lang])
+        rows.append({"comparison": f"{a} vs {b}", "control": control, "language": lang,
+                     "difference": 100 * result["difference"], "ci_low": 100 * result["ci_low"],
+                     "ci_high": 100 * result["ci_high"], "p": result["p"],
+                     "mde": 100 * minimum_detectable_effect(result["se"]),
+                     "n": result["n"], "seeds": result["seeds"]})
+    return rows
+
+
+def _control_rows(correct: dict, present: set[str], positive_languages=None) -> list[dict]:
+    """Each control present, per non-English language and on their pooled examples."""
+    rows = []
+    for kind, (a, b) in CONTROLS.items():
+        if not {a, b} <= present:
+            continue
+        langs = sorted(({lang for c, lang in correct if c == a} & {lang for c, lang in correct if c == b})
+                       - {"en", "avg"})
+        if kind == "positive" and positive_languages is not None:
+            langs = [lang for lang in langs if lang in set(positive_languages)]
+        if not langs or len({len(correct[c, lang]) for c in (a, b) for lang in langs}) != 1:
+            continue  # seeds must match to pool the languages
+        both = dict(correct)
+        for c in (a, b):
+            both[c, ZERO_SHOT] = np.concatenate([correct[c, lang] for lang in langs], axis=1)
+        rows += _pair_rows(both, a, b, kind, [ZERO_SHOT, *langs])
+    return rows
+
+
+def control_verdicts(compared: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """One row per control of a comparisons table (its `zero-shot` row): what was expected,
+    what came out, and whether the two agree. The positive control is judged on the pooled
+    languages; the negative one fails if any of its rows, pooled or one language, is
+    significant after Holm (each would be a false discovery)."""
+    rows = []
+    for kind, (a, b) in CONTROLS.items():
+        row = compared[(compared.control == kind) & (compared.language == ZERO_SHOT)]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        if kind == "positive":
+            expected = f"{a} beats {b}: interval above 0 and Holm p < {level}"
+            passed = bool(r.ci_low > 0 and r.p_holm < level)
+        else:
+            expected = f"no difference: Holm p >= {level}, pooled and in every language"
+            passed = bool((compared[compared.control == kind].p_holm >= level).all())
+        rows.append({"control": kind, "comparison": r.comparison, "difference": r.difference,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high, "p": r.p, "p_holm": r.p_holm,
+                     "expected": expected, "as_expected": passed})
+    return pd.DataFrame(rows, columns=["control", "comparison", "difference", "ci_low", "ci_high", "p",
+                                       "p_holm", "expected", "as_expected"])
 
 
 # -- gain against typological distance --------------------------------------------------

@@ -193,6 +193,8 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
 
     set_seed(seed)  # the fresh head's initialisation depends on it
     model, tokenizer = load_target_model(model_path, head, labels)
+    if t.freeze_embeddings:
+        freeze_word_embeddings(model)
     train = tokenize(train_ds, tokenizer, head, t.max_length, t.stride)
     steps = math.ceil(len(train) / (t.batch_size * t.grad_accum))
     args = training_arguments(t, work_dir, seed, steps, select_on_dev=dev_ds is not None)
@@ -210,6 +212,17 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
         trainer.train(resume_from_checkpoint=resume)
     trainer.resumed_from = Path(resume).name if resume else None
     return trainer
+
+
+def freeze_word_embeddings(model) -> None:
+    """Keep the encoder's word embeddings as they are (every other weight trains): the
+    vocabulary of languages the phase does not see stays where its translations are.
+    A masked-LM head tied to them is frozen with them."""
+    found = [m for name, m in model.named_modules() if name.endswith("embeddings.word_embeddings")]
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no embeddings.word_embeddings to freeze")
+    for module in found:
+        module.weight.requires_grad_(False)
 
 
 def phase2_tasks(sets: dict, mlm: bool) -> dict[str, str]:
@@ -261,6 +274,8 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
                  for task, ds in data.items()}
     num_labels = {task: len(TASKS[task].label_set) for task in sets if TASKS[task].label_set}
     model = build_model(model_path, heads, num_labels)
+    if t.freeze_embeddings:
+        freeze_word_embeddings(model)
     sizes = {task: len(ds) for task, ds in tokenized.items()}
     probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
     sampler = TaskBatchSampler(

@@ -21,6 +21,7 @@ def write_params(tmp_path: Path, **changes) -> Path:
     raw = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text())
     raw["output_root"] = str(tmp_path / "outputs")
     raw["data"]["local_dir"] = str(ROOT / "data" / "demo")
+    raw["model"]["corpus"] = str(ROOT / "data" / "demo" / "demo_pretrain")
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(raw.get(key), dict):
             raw[key] = {**raw[key], **value}

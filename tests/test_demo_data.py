@@ -13,12 +13,77 @@ SHIPPED = ROOT / "data" / "demo" / "demo_nli"
 
 def test_generator_reproduces_the_committed_files(tmp_path):
     demo_data.write(tmp_path)
-    for task in ("demo_nli", "demo_choice"):
+    for task in ("demo_nli", "demo_choice", "demo_americas", "demo_pretrain"):
         shipped, out = SHIPPED.parent / task, tmp_path / task
         manifest = json.loads((shipped / "MANIFEST.json").read_text())
         assert manifest == json.loads((out / "MANIFEST.json").read_text())
         for rel in manifest["files"]:
             assert (out / rel).read_bytes() == (shipped / rel).read_bytes(), rel
+    assert (tmp_path / "DATACARD.md").read_bytes() == (SHIPPED.parent / "DATACARD.md").read_bytes()
+
+
+def test_grammar_comes_from_uriel_and_the_card_lists_it():
+    from study.demo_grammar import GROUPS, grammar, uriel_values
+
+    lexicon = demo_data.load_lexicon()
+    manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())["languages"]
+    card = (SHIPPED.parent / "DATACARD.md").read_text()
+    for lang, lex in lexicon.items():
+        g = grammar(lang, lex)
+        found = uriel_values(g["order"]["uriel"])
+        for param in GROUPS:
+            value, source = g[param]["value"], g[param]["source"]
+            assert manifest[lang][param] == value
+            if source.startswith("URIEL "):  # the value is one the first setting source sets
+                assert value in found[param][source.removeprefix("URIEL ")], (lang, param)
+        assert f"| {lang} | {lex['name']} |" in card
+    # what makes `diverse` differ from `similar`: orders and placements that English lacks
+    assert manifest["hi"]["order"] == "SOV" and manifest["hi"]["adposition"] == "after"
+    assert manifest["ar"]["order"] == "VSO" and manifest["ar"]["adjective"] == "after"
+    assert manifest["de"] == {**manifest["en"], "name": "German"}
+    assert "lexicon fallback (not in URIEL)" in card  # Quechua: URIEL has word order only
+
+
+def test_a_language_without_uriel_values_or_a_fallback_is_refused():
+    import pytest
+
+    from study.demo_grammar import GrammarError, grammar
+
+    entry = {k: v for k, v in demo_data.load_lexicon("demo_lexicon_americas.yaml")["quy"].items()
+             if k != "fallback"}
+    with pytest.raises(GrammarError, match="'quy'.*adposition.*fallback"):
+        grammar("quy", entry)
+
+
+def test_sentences_follow_their_language_s_rules():
+    lexicon = demo_data.load_lexicon()
+    g = demo_data.grammars(lexicon)
+    words = {"S": "S", "V": "V", "neg": True, "O": "O", "adj": "A", "P": "P", "T": "T"}
+    lex = {"separator": " ", "negation": "N", "adposition": "at"}
+    assert demo_data._clause(lex, g["en"], "en", words) == "S N V A O at P T."
+    assert demo_data._clause(lex, g["hi"], "hi", words) == "S A O T P at N V।"
+    assert demo_data._clause(lex, g["ar"], "ar", words) == "N V S O A at P T."
+    assert demo_data._clause(lex, g["ja"], "ja", words) == "S A O T P at VN。"
+
+
+def test_pretraining_holds_no_dev_or_test_sentence_and_no_label():
+    corpus = SHIPPED.parent / "demo_pretrain"
+    for lang in TASKS["demo_nli"].languages:
+        held_out = set()
+        for task in ("demo_nli", "demo_choice"):
+            for split in ("validation", "test"):
+                for r in map(json.loads, (SHIPPED.parent / task / lang / f"{split}.jsonl").open()):
+                    held_out |= {r.get(k) for k in ("premise", "hypothesis", "choice1", "choice2")}
+        lines = (corpus / f"{lang}.txt").read_text().splitlines()
+        sentences = {part for line in lines for part in line.split("\t")}
+        assert not sentences & held_out, lang
+        assert not any(label in line for line in lines for label in demo_data.LABELS)
+        pairs = [line for line in lines if "\t" in line]
+        assert len(pairs) == demo_data.PRETRAIN_PAIRS
+    # the robustness languages are in no pretraining text and no dictionary column
+    header = (corpus / "dictionary.tsv").read_text().splitlines()[0].split("\t")
+    assert header == ["class", *TASKS["demo_nli"].languages] or set(header[1:]) == set(TASKS["demo_nli"].languages)
+    assert not {"quy", "gn", "aym"} & {p.stem for p in corpus.glob("*.txt")}
 
 
 def test_choice_task_has_one_entailed_and_one_contradicted_statement():

@@ -54,6 +54,23 @@ def test_shared_policy_trains_one_encoder_per_condition_for_every_seed():
     assert layout.encoder_dir(cfg, "diverse", 2) == cfg.study_dir / "phase2" / "diverse" / "encoder"
 
 
+def test_the_negative_control_repeats_the_english_recipe_with_its_own_draw_and_seed():
+    from study.config import replicate_seed
+
+    cfg = _changed(load_config(FULL), conditions=["none", "en", "en-replicate"])
+    en, rep = (grid.job_params(cfg, grid.Job("phase2", condition=c, seed=0)) for c in ("en", "en-replicate"))
+    # the same data source, budget and training parameters; another data draw
+    assert {k: v for k, v in rep["selection"].items() if k != "seed"} == \
+        {k: v for k, v in en["selection"].items() if k != "seed"}
+    assert rep["selection"]["seed"] == replicate_seed("en-replicate", cfg.phase2_seed) != cfg.phase2_seed
+    assert rep["phase2"] == en["phase2"]
+    assert grid.fingerprint(cfg, grid.Job("phase2", condition="en-replicate", seed=0)) != \
+        grid.fingerprint(cfg, grid.Job("phase2", condition="en", seed=0))
+    # a change to English phase-2 data reruns both; a pool change neither
+    moved = _changed(cfg, data={"phase2_en": ["anli"]})
+    assert {"phase2 en/seed0", "phase2 en-replicate/seed0"} <= _rerun(cfg, moved)
+
+
 def test_per_seed_encoders_differ_by_their_training_seed_only():
     cfg = load_config(FULL)
     fps = {s: grid.fingerprint(cfg, grid.Job("phase2", condition="diverse", seed=s)) for s in (0, 1, 2)}
@@ -196,7 +213,7 @@ def test_demo_plan_prints_the_cpu_projection():
     assert result.returncode == 0, result.stderr
     assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
     # Every STUDY.md condition, random as two draws: 7 phase-2 encoders; 2 targets x 8 x 2 seeds.
-    assert "42 jobs (base_model 1, select 1, phase2 7, phase3 32, report 1)" in result.stdout
+    assert "47 jobs (base_model 1, select 1, phase2 8, phase3 36, report 1)" in result.stdout
     from study.config import CONDITIONS
     assert set(load_config(ROOT / "params/demo.yaml").conditions) == set(CONDITIONS)
 

@@ -1,5 +1,7 @@
 """Statistics against hand-computed cases and known-answer simulations."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import kstest
@@ -260,10 +262,71 @@ def test_every_study_comparison_is_made_and_holm_covers_the_whole_family(tmp_pat
                                            "en+diverse", "translate-train"])}
     # the draw random-0 is compared only as the pooled `random`
     expected.discard("random-0 vs none")
-    assert set(compared.comparison) == expected
-    assert len(compared) == 2 * len(expected)  # de and the average
+    study = compared[compared.control == ""]
+    assert set(study.comparison) == expected
+    assert len(study) == 2 * len(expected)  # de and the average
     # Holm over all of them at once, not comparison by comparison
-    assert compared.p_holm.to_numpy() == pytest.approx(holm(compared.p.to_numpy()))
+    assert study.p_holm.to_numpy() == pytest.approx(holm(study.p.to_numpy()))
+    # translate-train with en present: the positive control, in a Holm family of its own
+    control = compared[compared.control == "positive"]
+    assert set(control.comparison) == {"translate-train vs en"}
+    assert list(control.language) == ["zero-shot", "de"]
+    assert control.p_holm.to_numpy() == pytest.approx(holm(control.p.to_numpy()))
+
+
+def _control_study(tmp_path, positive: float, replicate: float, seeds=(0, 1, 2)):
+    """Prediction files of en, translate-train and en-replicate on three languages: each
+    example right with the condition's probability, English the same for all."""
+    rng = np.random.default_rng(11)
+    base = {"de": 0.6, "sw": 0.55, "zh": 0.5}
+    runs = []
+    for seed in seeds:
+        for condition, shift in (("en", 0.0), ("translate-train", positive), ("en-replicate", replicate)):
+            langs = {lang: rng.random(300) < p + shift for lang, p in base.items()}
+            langs["en"] = rng.random(300) < 0.9
+            runs.append(_fake_run(tmp_path, condition, seed, langs))
+    return runs
+
+
+@pytest.mark.parametrize("positive, replicate, verdicts", [
+    (0.15, 0.0, {"positive": True, "negative": True}),     # a real effect, no invented one
+    (0.0, 0.0, {"positive": False, "negative": True}),     # the design misses the known effect
+    (0.15, 0.12, {"positive": True, "negative": False}),   # the A/A pair differs: not to be trusted
+])
+def test_controls_are_judged_on_the_zero_shot_languages(tmp_path, positive, replicate, verdicts):
+    from study import report
+    from study.stats import comparisons, control_verdicts, correctness
+
+    correct = correctness(_control_study(tmp_path, positive, replicate), "xnli")
+    compared = comparisons(correct, ["en", "en-replicate"])
+    # the replicate is a control only: no `en-replicate vs ...` in the study's own family
+    assert set(compared[compared.control == ""].comparison) == set()
+    rows = compared[compared.control != ""].set_index(["control", "language"])
+    pooled = correct["translate-train", "de"].mean() + correct["translate-train", "sw"].mean() \
+        + correct["translate-train", "zh"].mean() - sum(correct["en", lang].mean() for lang in ("de", "sw", "zh"))
+    assert rows.loc[("positive", "zero-shot"), "difference"] == pytest.approx(100 * pooled / 3)
+    assert rows.loc[("positive", "zero-shot"), "n"] == 900  # English is not part of it
+    verdict = control_verdicts(compared).set_index("control")["as_expected"].to_dict()
+    assert verdict == verdicts
+    analysis = report.TaskAnalysis(task="xnli", target="xnli", table=None, gains=None, intervals=None,
+                                   comparisons=compared, gain_points=None, regression=None, chance=1 / 3)
+    text = report.controls_section({"xnli": analysis})
+    assert text.count("It came out as expected") == sum(verdicts.values())
+    assert text.count("did not come out as expected") == len(verdicts) - sum(verdicts.values())
+    assert ("cannot be trusted" in text) == (not all(verdicts.values()))
+    if not verdicts["negative"]:
+        assert "differences that are not there" in text
+
+
+def test_a_study_without_controls_says_so():
+    import pandas as pd
+
+    from study import report
+
+    analysis = report.TaskAnalysis(task="xnli", target="xnli", table=None, gains=None, intervals=None,
+                                   comparisons=pd.DataFrame(columns=["control", "language"]),
+                                   gain_points=None, regression=None, chance=1 / 3)
+    assert "includes no control" in report.controls_section({"xnli": analysis})
 
 
 def test_mean_and_sd_over_seeds_by_hand():
@@ -302,3 +365,24 @@ def test_the_interval_covers_the_true_accuracy_about_95_percent_of_the_time():
         _, low, high = bootstrap_ci((rng.random((3, 300)) < p).astype(float), resamples=400, seed=i)
         covered += low <= 0.7 <= high
     assert 0.85 <= covered / 200 <= 0.99
+
+
+def test_the_positive_control_is_made_where_translate_train_trains_and_one_language_can_fail_the_negative(tmp_path):
+    from study.stats import comparisons, control_verdicts, correctness
+
+    runs = _control_study(tmp_path, positive=0.15, replicate=0.0)
+    correct = correctness(runs, "xnli")
+    compared = comparisons(correct, ["en"], positive_languages=("de", "sw"))
+    positive = compared[compared.control == "positive"]
+    assert list(positive.language) == ["zero-shot", "de", "sw"] and positive.iloc[0].n == 600
+    assert set(compared[compared.control == "negative"].language) == {"zero-shot", "de", "sw", "zh"}
+    assert "positive" not in set(control_verdicts(comparisons(correct, ["en"], positive_languages=())).control)
+    # the replicate differs in one language only: the pooled row may hide it, that row does not
+    rng = np.random.default_rng(3)
+    for run in runs:
+        if run.parent.name == "en-replicate":
+            (run / "predictions" / "xnli" / "test-zh.jsonl").write_text("".join(
+                json.dumps({"index": i, "gold": "entailment", "pred": "entailment" if c else "neutral"}) + "\n"
+                for i, c in enumerate(rng.random(300) < 0.9)))
+    verdicts = control_verdicts(comparisons(correctness(runs, "xnli"), ["en"])).set_index("control")
+    assert not verdicts.loc["negative", "as_expected"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from study import grid
+from study import grid, stats
 from study.config import load_config
 from study.registry import TASKS
 
@@ -36,7 +36,7 @@ def study(tmp_path_factory):
     # phase2_seed_policy per_seed: encoders in phase2/<condition>/seed0 (the demo's `shared`
     # runs in the other workflow tests)
     params = write_params(tmp, **{**TINY, "conditions": [*TINY["conditions"], "random", "en+diverse",
-                                                                "translate-train"],
+                                                                "translate-train", "en-replicate"],
                                   "phase2_seed_policy": "per_seed",
                                   "selection": {**TINY["selection"], "random_draws": 1},
                                   "phase2": {**TINY["phase2"], "logging_steps": 4}})
@@ -50,7 +50,7 @@ def test_report_has_every_section_with_real_numbers(study):
 
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
-    for heading in ("Main result", "Paired comparisons", "Per language", "Gain and typological distance",
+    for heading in ("Does this study detect effects?", "Main result", "Paired comparisons", "Per language", "Gain and typological distance",
                     "Training curves", "Provenance"):
         assert f">{heading}<" in html, heading
     assert "not a scientific result" in html  # the demo warning
@@ -87,7 +87,22 @@ def test_report_has_every_section_with_real_numbers(study):
     compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
     assert {"diverse vs en", "diverse vs similar", "en+diverse vs en", "en vs none", "diverse vs random",
             "random vs none", "en+diverse vs none"} <= set(compared.comparison)  # the draws pooled
-    assert not compared.comparison.str.contains("translate-train").any()  # not zero-shot: no test
+    # translate-train (not zero-shot) and the replicate are compared only as the controls,
+    # first, on the pooled non-English languages and each of them
+    controls = compared[compared.control.notna()]
+    assert dict(zip(controls.comparison, controls.control, strict=True)) == {
+        "translate-train vs en": "positive", "en-replicate vs en": "negative"}
+    assert not compared[compared.control.isna()].comparison.str.contains("translate-train|replicate").any()
+    assert set(controls[controls.task == "demo_nli"].language) == {"zero-shot", *cfg.data.targets[
+        "demo_nli"].languages} - {"en"}
+    # in words: both controls on demo_nli; the negative one only where translate-train has no
+    # language of the task in its own family (demo_americas, demo_choice)
+    assert html.count("Expected: ") == 4 and "Not made: the positive control on demo_americas" in html
+    verdicts = stats.control_verdicts(controls[controls.task == "demo_nli"])
+    for v in verdicts.itertuples():  # the report's words follow the numbers
+        assert ("It came out as expected" if v.as_expected else "did not come out as expected") in html
+    failed = any(not stats.control_verdicts(c).as_expected.all() for _, c in controls.groupby("task"))
+    assert ("cannot be trusted" in html) == failed
 
 
 def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from study import typology
-from study.config import StudyConfig
+from study.config import StudyConfig, replicate_seed
 from study.grid import Job, fingerprint, slice_of
 from study.io import atomic_write_bytes
 from study.leakage import evaluation_keys
@@ -53,7 +53,8 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
                          + ("give the phase-3 seed this encoder is for" if seed is None else
                             f"one encoder serves every seed; run it without seed (got {seed})"))
     job = Job("phase2", condition=condition, seed=seed)
-    training_seed = cfg.phase2_seed if seed is None else seed
+    # a replicate (negative control) trains with its own seed as it draws its own data
+    training_seed = replicate_seed(condition.rpartition("/")[2], cfg.phase2_seed if seed is None else seed)
     work = checkpoint_dir(out)
     start = time.time()
     trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, training_seed, work,
