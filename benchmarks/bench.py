@@ -244,6 +244,7 @@ def run_demo(cores: int, work: Path) -> tuple[Path, float]:
     params = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text())
     params["output_root"] = str(work / "outputs")
     params["data"]["local_dir"] = str((ROOT / "data" / "demo").resolve())
+    params["model"]["corpus"] = str((ROOT / "data" / "demo" / "demo_pretrain").resolve())
     copy = work / "demo.yaml"
     copy.write_text(yaml.safe_dump(params, sort_keys=False))
     start = time.time()

@@ -91,11 +91,10 @@ class ModelConfig(_Section):
         "dictionary.tsv (translations near each other) and keep them fixed in pretraining.")
 
     @model_validator(mode="after")
-    def _alignment_needs_a_dictionary(self) -> ModelConfig:
-        if self.align_embeddings and (self.corpus is None or not (self.corpus / "dictionary.tsv").is_file()):
-            raise ValueError(f"align_embeddings needs model.corpus with a dictionary.tsv; corpus is "
-                             f"{self.corpus}: regenerate the demo data (python -m study.demo_data "
-                             f"data/demo) or set align_embeddings: false")
+    def _alignment_needs_a_corpus(self) -> ModelConfig:
+        if self.align_embeddings and self.corpus is None:
+            raise ValueError("align_embeddings needs model.corpus, the folder with its dictionary.tsv "
+                             "(data/demo/demo_pretrain), or align_embeddings: false")
         return self
 
     @model_validator(mode="after")
@@ -384,6 +383,9 @@ class TrainConfig(_Section):
         "(XTREME: 128 of 384)."))
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    group_by_length: bool = Field(True, description=(
+        "Batches of similar lengths (less padding). Off where length tells the label apart: in "
+        "the demo's NLI data a batch of one length is mostly one class."))
     freeze_embeddings: bool = Field(False, description=(
         "Keep the word embeddings fixed (the demo's phase 3: English training cannot pull English "
         "words away from their translations)."))

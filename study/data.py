@@ -357,6 +357,9 @@ def pretraining_corpus(cfg: StudyConfig) -> list[str]:
 def pretraining_dictionary(cfg: StudyConfig) -> list[list[str]]:
     """model.corpus/dictionary.tsv: rows of a word class and its word in each language."""
     path = Path(cfg.model.corpus) / "dictionary.tsv"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; model.align_embeddings reads it. Regenerate the demo data "
+                        "(python -m study.demo_data data/demo) or set align_embeddings: false")
     rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
     if not rows or any(len(r) < 3 or not r[0].startswith("#") for r in rows):
         raise DataError(f"{path}: expected a header, then rows of '#class<TAB>word<TAB>word...'")

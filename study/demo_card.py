@@ -68,7 +68,8 @@ def data_card(lexicon: dict, americas: dict, nli: dict, choice: dict, corpus: di
     for lex_set in (lexicon, americas):
         for lang, lex in lex_set.items():
             g = demo_grammar.grammar(lang, lex)
-            cells = [f"{g[p]['value']} ({g[p]['source'].removeprefix('URIEL ')})" for p in demo_grammar.GROUPS]
+            cells = [f"{g[p]['value']} ({g[p]['source'].removeprefix('URIEL ')})"
+                     for p in demo_grammar.GROUPS]
             lines.append(f"| {lang} | {lex['name']} | {lex['script']} | {g['order']['uriel']} | "
                          + " | ".join(cells) + " |")
     lines += ["", "Feature names: " + "; ".join(
@@ -77,8 +78,8 @@ def data_card(lexicon: dict, americas: dict, nli: dict, choice: dict, corpus: di
         "| task | language | train | validation | test |", "|---|---|---|---|---|"]
     for name, examples in (("demo_nli", nli), ("demo_choice", choice)):
         for lang in lexicon:
-            lines.append(f"| {name} | {lang} | " + " | ".join(
-                str(len(examples.get((lang, split), []))) for split in ("train", "validation", "test")) + " |")
+            sizes = [str(len(examples.get((lang, split), []))) for split in ("train", "validation", "test")]
+            lines.append(f"| {name} | {lang} | " + " | ".join(sizes) + " |")
     lines += ["", f"Pretraining corpus: per language {demo_data.PRETRAIN_MONOLINGUAL} plain and "
               f"{demo_data.PRETRAIN_CODE_SWITCHED} code-switched clauses (a word class from another "
               f"language at rate {demo_data.CODE_SWITCH_RATE}) and {demo_data.PRETRAIN_PAIRS} pairs "

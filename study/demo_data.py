@@ -353,7 +353,8 @@ def _write_corpus(root: Path, corpus: dict[str, list[str]], rows: list[list[str]
                 "monolingual": PRETRAIN_MONOLINGUAL, "code_switched": PRETRAIN_CODE_SWITCHED,
                 "code_switch_rate": CODE_SWITCH_RATE, "pairs": PRETRAIN_PAIRS,
                 "pairs_same_language": PRETRAIN_SAME_LANGUAGE, "files": {}}
-    files = {f"{lang}.txt": "".join(s + "\n" for s in sentences) for lang, sentences in sorted(corpus.items())}
+    files = {f"{lang}.txt": "".join(s + "\n" for s in sentences)
+             for lang, sentences in sorted(corpus.items())}
     files["dictionary.tsv"] = "\t".join(["class", *langs]) + "\n" + "".join(
         "\t".join(row) + "\n" for row in rows)
     for name, text in files.items():

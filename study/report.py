@@ -239,8 +239,9 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
             why.append("a failed negative control means the study finds differences that are not "
                        "there: its significant results may be artefacts of the data draw or the "
                        "training seed (more seeds, or phase2_seed_policy per_seed, count them)")
-        out.append(f"**Not every control came out as expected ({', '.join(f'{k} on {t}' for t, k in failed)}). "
-                   f"The other comparisons of this study cannot be trusted:** " + "; ".join(why) + ".")
+        which = ", ".join(f"{kind} on {task}" for task, kind in failed)
+        out.append(f"**Not every control came out as expected ({which}). The other comparisons of "
+                   f"this study cannot be trusted:** " + "; ".join(why) + ".")
     else:
         out.append("Every control came out as expected: the study detects the known effect and "
                    "refuses the invented one, at these seeds and test sizes.")

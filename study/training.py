@@ -95,7 +95,8 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         gradient_accumulation_steps=t.grad_accum, activation_checkpointing=t.gradient_checkpointing,
         bf16=precision(t.precision) == "bf16", fp16=precision(t.precision) == "fp16",
         use_cpu=not _cuda(),  # transformers refuses bf16 autocast on a CPU without it
-        train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
+        # similar lengths per batch (less padding), unless length gives the label away
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         save_strategy="steps", save_steps=every, save_total_limit=2,
         eval_strategy="steps" if select_on_dev else "no", eval_steps=every if select_on_dev else None,
         load_best_model_at_end=select_on_dev, metric_for_best_model="accuracy",
@@ -280,7 +281,8 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
     probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
     sampler = TaskBatchSampler(
         sizes, t.batch_size, probabilities, seed,
-        lengths={task: [_length(x) for x in ds["input_ids"]] for task, ds in tokenized.items()})
+        lengths={task: [_length(x) for x in ds["input_ids"]] for task, ds in tokenized.items()}
+        if t.group_by_length else None)
     steps = math.ceil(len(sampler) / t.grad_accum)
     args = training_arguments(t, work_dir, seed, steps, False, multitask=True)
     with args.main_process_first(local=False):  # the main process cleans the folder first

@@ -38,6 +38,7 @@ TINY = dict(
     study="tiny",
     conditions=["none", "en", "diverse", "similar"],
     seeds=[0],
+    phase2_seed_policy="shared",  # one encoder per condition (the demo trains one per seed)
     model={"vocab_size": 800, "mlm_epochs": 0.25},
     data={"max_train_examples": 1500, "max_eval_examples": 90},
     selection={"k": 2, "budget": 300},

@@ -133,6 +133,7 @@ def _params(tmp_path: Path, change) -> Path:
     raw = copy.deepcopy(DEMO)
     raw["output_root"] = str(tmp_path / "outputs")
     raw["data"]["local_dir"] = str(ROOT / "data" / "demo")
+    raw["model"]["corpus"] = str(ROOT / "data" / "demo" / "demo_pretrain")
     change(raw)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -293,6 +294,7 @@ def test_bad_data_file_gives_one_clear_error_and_writes_nothing(tmp_path, capsys
     raw = copy.deepcopy(DEMO)
     raw["output_root"] = str(tmp_path / "outputs")
     raw["data"]["local_dir"] = str(data)
+    raw["model"]["corpus"] = str(data / "demo_pretrain")
     if broken.parts[-3] == "squad":  # an English QA task beside demo_nli in phase 2
         raw["data"]["phase2_en"] = ["demo_nli", "squad"]
     params = tmp_path / "params.yaml"

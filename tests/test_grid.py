@@ -213,7 +213,7 @@ def test_demo_plan_prints_the_cpu_projection():
     assert result.returncode == 0, result.stderr
     assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
     # Every STUDY.md condition, random as two draws: 7 phase-2 encoders; 2 targets x 8 x 2 seeds.
-    assert "47 jobs (base_model 1, select 1, phase2 8, phase3 36, report 1)" in result.stdout
+    assert "55 jobs (base_model 1, select 1, phase2 16, phase3 36, report 1)" in result.stdout
     from study.config import CONDITIONS
     assert set(load_config(ROOT / "params/demo.yaml").conditions) == set(CONDITIONS)
 

@@ -302,8 +302,8 @@ def test_controls_are_judged_on_the_zero_shot_languages(tmp_path, positive, repl
     # the replicate is a control only: no `en-replicate vs ...` in the study's own family
     assert set(compared[compared.control == ""].comparison) == set()
     rows = compared[compared.control != ""].set_index(["control", "language"])
-    pooled = correct["translate-train", "de"].mean() + correct["translate-train", "sw"].mean() \
-        + correct["translate-train", "zh"].mean() - sum(correct["en", lang].mean() for lang in ("de", "sw", "zh"))
+    pooled = sum(correct["translate-train", lang].mean() - correct["en", lang].mean()
+                 for lang in ("de", "sw", "zh"))
     assert rows.loc[("positive", "zero-shot"), "difference"] == pytest.approx(100 * pooled / 3)
     assert rows.loc[("positive", "zero-shot"), "n"] == 900  # English is not part of it
     verdict = control_verdicts(compared).set_index("control")["as_expected"].to_dict()
@@ -367,7 +367,7 @@ def test_the_interval_covers_the_true_accuracy_about_95_percent_of_the_time():
     assert 0.85 <= covered / 200 <= 0.99
 
 
-def test_the_positive_control_is_made_where_translate_train_trains_and_one_language_can_fail_the_negative(tmp_path):
+def test_positive_control_where_translate_train_trains_and_one_language_can_fail_the_negative(tmp_path):
     from study.stats import comparisons, control_verdicts, correctness
 
     runs = _control_study(tmp_path, positive=0.15, replicate=0.0)
@@ -376,13 +376,15 @@ def test_the_positive_control_is_made_where_translate_train_trains_and_one_langu
     positive = compared[compared.control == "positive"]
     assert list(positive.language) == ["zero-shot", "de", "sw"] and positive.iloc[0].n == 600
     assert set(compared[compared.control == "negative"].language) == {"zero-shot", "de", "sw", "zh"}
-    assert "positive" not in set(control_verdicts(comparisons(correct, ["en"], positive_languages=())).control)
+    nowhere = comparisons(correct, ["en"], positive_languages=())
+    assert "positive" not in set(control_verdicts(nowhere).control)
     # the replicate differs in one language only: the pooled row may hide it, that row does not
     rng = np.random.default_rng(3)
     for run in runs:
         if run.parent.name == "en-replicate":
+            right = rng.random(300) < 0.9
             (run / "predictions" / "xnli" / "test-zh.jsonl").write_text("".join(
-                json.dumps({"index": i, "gold": "entailment", "pred": "entailment" if c else "neutral"}) + "\n"
-                for i, c in enumerate(rng.random(300) < 0.9)))
+                json.dumps({"index": i, "gold": "entailment", "pred": "entailment" if c else "neutral"})
+                + "\n" for i, c in enumerate(right)))
     verdicts = control_verdicts(comparisons(correctness(runs, "xnli"), ["en"])).set_index("control")
     assert not verdicts.loc["negative", "as_expected"]

@@ -50,7 +50,8 @@ def test_report_has_every_section_with_real_numbers(study):
 
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
-    for heading in ("Does this study detect effects?", "Main result", "Paired comparisons", "Per language", "Gain and typological distance",
+    for heading in ("Does this study detect effects?", "Main result", "Paired comparisons", "Per language",
+                    "Gain and typological distance",
                     "Training curves", "Provenance"):
         assert f">{heading}<" in html, heading
     assert "not a scientific result" in html  # the demo warning
@@ -140,6 +141,25 @@ def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):
     rows = coloured.sum(axis=1) > 20
     bands = np.flatnonzero(np.diff(rows.astype(int)) == 1).size + int(rows[0])
     assert bands >= 8, f"only {bands} coloured regions in the screenshot: figures did not render"
+
+
+def test_the_reduced_grid_detects_its_positive_control(study):
+    """What this one-seed grid can honestly detect: translate-train (phase 2 on the test
+    languages themselves) beats en on them, with an interval above 0. Its figures are
+    printed (pytest -s, or the captured output of a failure)."""
+    import pandas as pd
+
+    cfg, _, _ = study
+    compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
+    ci = pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv")
+    nli = ci[(ci.task == "demo_nli") & (ci.language == "avg")].set_index("condition")
+    print("reduced grid, demo_nli average accuracy:", nli.accuracy.round(1).to_dict())
+    controls = compared[compared.control.notna() & (compared.language == "zero-shot")]
+    for r in controls.itertuples():
+        print(f"reduced grid, {r.task} {r.control} control {r.comparison}: {r.difference:+.1f} "
+              f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], p {r.p:.3f}, Holm p {r.p_holm:.3f}")
+    positive = controls[(controls.task == "demo_nli") & (controls.control == "positive")].iloc[0]
+    assert positive.difference > 0 and positive.ci_low > 0
 
 
 def test_every_run_wrote_metrics_for_every_task_split_and_language(study):
