@@ -131,3 +131,51 @@ def test_length_sorted_batches_give_each_example_its_own_prediction_in_dataset_o
     lengths = [len(tok(p, h)["input_ids"]) for p, h in rows]
     assert sorted(lengths) != lengths and len(set(lengths)) > 5  # the order really changed
     assert max(lengths) < 256
+
+
+def test_frozen_word_embeddings_stay_while_the_rest_trains(tiny_model, tmp_path):
+    from transformers import AutoModel
+
+    before = AutoModel.from_pretrained(tiny_model).embeddings.word_embeddings.weight.detach().clone()
+    frozen = T.model_copy(update={"freeze_embeddings": True})
+    trainer = train_target(tiny_model, "pair_classification", _data(48), None, frozen, seed=0,
+                           work_dir=tmp_path / "w", run_key={"test": 2})
+    roberta = trainer.model.roberta
+    assert torch.equal(roberta.embeddings.word_embeddings.weight, before)
+    assert not torch.equal(roberta.embeddings.position_embeddings.weight,
+                           AutoModel.from_pretrained(tiny_model).embeddings.position_embeddings.weight)
+    moved = train_target(tiny_model, "pair_classification", _data(48), None, T, seed=0,
+                         work_dir=tmp_path / "w2", run_key={"test": 3})
+    assert not torch.equal(moved.model.roberta.embeddings.word_embeddings.weight, before)
+
+
+def test_batches_are_grouped_by_length_only_when_asked(tmp_path):
+    from study.training import training_arguments
+
+    grouped = training_arguments(T, tmp_path, 0, 10, select_on_dev=False)
+    mixed = training_arguments(T.model_copy(update={"group_by_length": False}), tmp_path, 0, 10, False)
+    assert (grouped.train_sampling_strategy, mixed.train_sampling_strategy) == ("group_by_length", "random")
+
+
+def test_aligned_embeddings_start_translations_near_each_other():
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    from study.pretrained import align_embeddings, train_tokenizer
+
+    texts = ["Anna sees book.", "Anna sieht Buch.", "Анна видит книгу.", "Anna not sees car.",
+             "Anna nicht sieht Auto.", "Анна не видит машину."] * 5
+    tok = train_tokenizer(texts, 200)
+    model = XLMRobertaForMaskedLM(XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=32))
+    rows = [["#objects", "book", "Buch", "книгу"], ["#objects", "car", "Auto", "машину"],
+            ["#negation", "not", "nicht", "не"]]
+    assert align_embeddings(model, tok, rows, seed=0) >= 9
+    emb = model.roberta.embeddings.word_embeddings.weight
+
+    def vec(word):
+        return emb[tok(word, add_special_tokens=False)["input_ids"]].mean(0)
+
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(vec("Buch"), vec("book"), dim=0) > 0.7  # a translation: near
+    assert cos(vec("Buch"), vec("car"), dim=0) < cos(vec("Buch"), vec("book"), dim=0)  # same class, other word
+    assert cos(vec("nicht"), vec("book"), dim=0) < 0.5  # another class: far
