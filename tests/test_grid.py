@@ -328,7 +328,7 @@ def test_per_seed_policy_wires_each_run_to_its_own_seeds_encoder_in_the_workflow
         condition, seed = "/".join(run.parts[1:-1]), run.parts[-1]
         expected = study / "pretrained" if condition == "none" else study / "phase2" / condition / seed
         assert inputs == str(expected), (output, inputs)
-    assert len(blocks["phase3"]) == 32
+    assert len(blocks["phase3"]) == 36  # 2 targets x (none + 8 phase-2 ids) x 2 seeds
 
 
 def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
@@ -351,7 +351,7 @@ def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     phase3 = out.split("rule phase3:")[1:]
-    assert len(phase3) == len([j for j in grid.jobs(cfg) if j.stage == "phase3"]) == 32
+    assert len(phase3) == len([j for j in grid.jobs(cfg) if j.stage == "phase3"]) == 36
     assert all("mem_mb=1200" in block.split("rule ")[0] for block in phase3)
 
 
@@ -382,13 +382,13 @@ def _two_families(tmp_path, **changes):
 def test_families_multiply_the_phase2_grid_and_share_none(tmp_path):
     cfg = _two_families(tmp_path)
     ids = grid.phase2_conditions(cfg)
-    per_family = ["en", "diverse", "similar", "random-0", "random-1", "en+diverse"]
+    per_family = ["en", "diverse", "similar", "random-0", "random-1", "en+diverse", "en-replicate"]
     assert ids == ([f"nli/{c}" for c in per_family] + [f"commonsense/{c}" for c in per_family]
                    + ["translate-train"])
     names = {str(j) for j in grid.jobs(cfg)}
     assert {"select nli", "select commonsense"} <= names and "select" not in names
     phase3 = [j for j in grid.jobs(cfg) if j.stage == "phase3"]
-    assert len(phase3) == 2 * (1 + 13) * 2  # targets x (none + 13 phase-2 ids) x seeds: none once
+    assert len(phase3) == 2 * (1 + 15) * 2  # targets x (none + 15 phase-2 ids) x seeds: none once
     # Each family's slice selects from its own pool; translate-train is selected once.
     slices = cfg.phase2_families()
     assert slices["commonsense"].data.phase2_en == ("demo_choice",)
@@ -411,9 +411,11 @@ def test_editing_one_family_reruns_only_its_jobs(tmp_path):
     rerun = _rerun(cfg, after)
     assert {"select commonsense", "report"} <= rerun and "select nli" not in rerun
     others = {j for j in rerun if not j.startswith(("select", "report"))}
-    # English data: its conditions (en, en+diverse) of that family, and the runs from them
-    assert others == {f"phase2 commonsense/{c}" for c in ("en", "en+diverse")} | {
-        f"phase3 {t}/commonsense/{c}/seed{s}" for t in cfg.data.targets for c in ("en", "en+diverse")
+    # English data: its conditions (en, en+diverse, en's replicate) of that family, each
+    # seed's encoder (the demo's phase2_seed_policy per_seed), and the runs from them
+    english = ("en", "en+diverse", "en-replicate")
+    assert others == {f"phase2 commonsense/{c}/seed{s}" for c in english for s in cfg.seeds} | {
+        f"phase3 {t}/commonsense/{c}/seed{s}" for t in cfg.data.targets for c in english
         for s in cfg.seeds}
 
 
