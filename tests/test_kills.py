@@ -33,6 +33,7 @@ KILL_STUDY = dict(
     study="kills",
     conditions=["none", "en"],
     seeds=[0],
+    phase2_seed_policy="shared",  # one encoder in phase2/en (the demo trains one per seed)
     model={"vocab_size": 800, "mlm_epochs": 0.25},
     data={"max_train_examples": 640, "max_eval_examples": 60,
           "targets": {"demo_nli": {"train": "demo_nli", "languages": ["en", "de", "sw"]}}},
