@@ -62,7 +62,6 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(CJK_CHARACTER), behavior="isolated"),
         pre_tokenizers.Punctuation(behavior="isolated"),  # 'evening.' is 'evening' and '.'
-
         pre_tokenizers.Metaspace(prepend_scheme="first")])
     tok.decoder = decoders.Metaspace()
     trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
