@@ -486,9 +486,9 @@ class StudyConfig(_Section):
     phase2_seed: int = 0
     phase2_seed_policy: Literal["shared", "per_seed"] = Field(
         "shared", description="Phase-2 encoders per condition: 'shared' trains one (seed phase2_seed) "
-        "for every phase-3 seed; 'per_seed' one per phase-3 seed, trained with that seed, so the "
-        "spread over seeds includes phase 2's own (its data stays the condition's, drawn with "
-        "phase2_seed).")
+        "for every phase-3 seed; 'per_seed' one per phase-3 seed, trained with that seed on examples "
+        "drawn with it (the languages stay the condition's), so the spread over seeds includes "
+        "phase 2's own: its training and its data draw.")
     threads: int = Field(1, gt=0, description="CPU threads per job.")
     model: ModelConfig
     data: DataConfig

@@ -1,7 +1,7 @@
 """Phase 1: the pretrained multilingual encoder.
 
 The full study loads `xlm-roberta-large` from the Hub. The demo builds a tiny model
-of the same architecture here, deterministically, from the demo's own text: a Unigram
+of the same architecture here, deterministically, from the demo's own text: a BPE
 tokenizer with XLM-R's special tokens, an `XLMRobertaConfig` of ~0.3M parameters and,
 optionally, a short masked-LM pretraining over every demo language (the stand-in for
 XLM-R's multilingual pretraining, so that the encoder has seen each language's words).
@@ -50,12 +50,19 @@ def ensure_base_model(cfg: StudyConfig) -> str:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
-    """A Unigram tokenizer with XLM-R's normalisation, special tokens and templates."""
-    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import Unigram
-    from tokenizers.trainers import UnigramTrainer
+    """A subword tokenizer with XLM-R's normalisation, special tokens and templates.
 
-    tok = Tokenizer(Unigram())
+    XLM-R's SentencePiece model is a Unigram; the demo's is a byte-pair encoding, because
+    the `tokenizers` Unigram trainer does not hold up under this pre-tokenizer: asked for
+    2,000 to 6,000 pieces on the demo corpus it returns 1,049, mostly single characters
+    (English "book" came out as `▁ b ook`, every Hindi word as its letters). BPE's merges
+    keep the corpus's words whole, so the cross-lingual dictionary reaches whole words.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import BPE
+    from tokenizers.trainers import BpeTrainer
+
+    tok = Tokenizer(BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
     # Han and kana characters each make their own piece, as in mBERT: text without spaces
     # would otherwise come out as whole-phrase pieces that hide the words in them.
@@ -64,10 +71,8 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         pre_tokenizers.Punctuation(behavior="isolated"),  # 'evening.' is 'evening' and '.'
         pre_tokenizers.Metaspace(prepend_scheme="first")])
     tok.decoder = decoders.Metaspace()
-    trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                             unk_token="<unk>", show_progress=False)
+    trainer = BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.model = _canonical_unigram(tok)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)],
@@ -80,33 +85,6 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, model_max_length=256, bos_token="<s>", eos_token="</s>",
         unk_token="<unk>", sep_token="</s>", pad_token="<pad>", cls_token="<s>", mask_token="<mask>")
-
-
-def _canonical_unigram(tok):
-    """The trained Unigram model with a reproducible piece order and scores.
-
-    The trainer is not reproducible by itself: the characters it must keep get made-up
-    scores (the lowest score minus 1e-4 steps) in hash-map order, ties come out in any
-    order, and scores differ in the last bits between runs. Here those characters share
-    one score, scores are rounded to 1e-6 and ties are sorted by piece, so the same
-    corpus always gives the same token ids.
-    """
-    import json
-
-    from tokenizers.models import Unigram
-
-    vocab = json.loads(tok.to_str())["model"]["vocab"]
-    special, pieces = vocab[: len(SPECIAL_TOKENS)], vocab[len(SPECIAL_TOKENS):]
-    assert [p for p, _ in special] == SPECIAL_TOKENS, special
-    scores = sorted(score for _, score in pieces)
-    floor = scores[0]
-    for lower, upper in zip(scores, scores[1:], strict=False):  # the made-up 1e-4 ladder
-        if upper - lower > 1.5e-4:
-            break
-        floor = upper
-    canonical = [(p, scores[0] if score <= floor + 1e-9 else score) for p, score in pieces]
-    canonical = sorted(((p, round(s, 6)) for p, s in canonical), key=lambda x: (-x[1], x[0]))
-    return Unigram([(p, score) for p, score in special] + canonical, unk_id=3, byte_fallback=False)
 
 
 def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,
@@ -173,18 +151,29 @@ def align_embeddings(model, tokenizer, dictionary: list[list[str]], seed: int,
             classes[group] = torch.randn(weight.shape[1], generator=gen) * scale
         concept = classes[group] + torch.randn(weight.shape[1], generator=gen) * scale
         for word in words:
-            pieces = [p for p in tokenizer(word, add_special_tokens=False)["input_ids"] if p != space]
-            targets.append((pieces, concept + noise * torch.randn(weight.shape[1], generator=gen) * scale))
+            targets.append((_word_pieces(tokenizer, word, space),
+                            concept + noise * torch.randn(weight.shape[1], generator=gen) * scale))
     done: set[int] = set()
     with torch.no_grad():
         for single in (True, False):  # whole-word pieces first, then the rest
-            for pieces, vector in targets:
-                if (len(pieces) == 1) == single:
+            for (pieces, whole), vector in targets:
+                if whole == single:
                     for p in pieces:
                         if p not in done:
                             weight[p] = vector
                             done.add(p)
     return len(done)
+
+
+def _word_pieces(tokenizer, word: str, space: int) -> tuple[list[int], bool]:
+    """The pieces a word is written with, and whether it is one piece. In running text a
+    word has no leading '▁' where no space comes before it (within Chinese or Japanese
+    text): its first piece is also taken without the '▁', where the vocabulary has that."""
+    tokens = [t for t in tokenizer.tokenize(word) if tokenizer.convert_tokens_to_ids(t) != space]
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    if tokens and tokens[0].startswith("▁") and tokens[0][1:] in tokenizer.get_vocab():
+        ids.append(tokenizer.convert_tokens_to_ids(tokens[0][1:]))
+    return ids, len(tokens) == 1
 
 
 def _job_timing(started: float) -> dict[str, float]:

@@ -215,6 +215,13 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
                 missing.append(f"the {kind} control on {task}")
         for v in verdicts.itertuples():
             outcome = "came out as expected" if v.as_expected else "**did not come out as expected**"
+            if v.control == "negative" and v.significant_in:
+                rows = t.comparisons[(t.comparisons.control == "negative")
+                                     & t.comparisons.language.isin(v.significant_in)]
+                outcome += " (significant: " + "; ".join(
+                    f"{'pooled' if r.language == stats.ZERO_SHOT else r.language} {r.difference:+.1f} "
+                    f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p = {_p_value(r.p_holm)}"
+                    for r in rows.itertuples()) + ")"
             lines.append(
                 f"- **{task}, {v.control} control** (`{v.comparison}`, non-English test languages "
                 f"pooled): {v.difference:+.1f} points, 95% interval [{v.ci_low:+.1f}, {v.ci_high:+.1f}], "
@@ -236,9 +243,15 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
             why.append("a failed positive control means the design cannot detect an effect it should: "
                        "a null result elsewhere says nothing")
         if any(kind == "negative" for _, kind in failed):
+            seeds = min(int(v.seeds) for task, t in tasks.items()
+                        for v in stats.control_verdicts(t.comparisons).itertuples()
+                        if v.control == "negative")
             why.append("a failed negative control means the study finds differences that are not "
                        "there: its significant results may be artefacts of the data draw or the "
-                       "training seed (more seeds, or phase2_seed_policy per_seed, count them)")
+                       f"training seed. With {seeds} seeds the bootstrap learns the spread over seeds "
+                       "from that many values, and a difference that those few draws happen to share "
+                       "looks real: more seeds (and phase2_seed_policy per_seed, which gives each "
+                       "seed its own phase-2 run and data draw) count it")
         which = ", ".join(f"{kind} on {task}" for task, kind in failed)
         out.append(f"**Not every control came out as expected ({which}). The other comparisons of "
                    f"this study cannot be trusted:** " + "; ".join(why) + ".")
@@ -323,8 +336,9 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         "condition; only the data differs) → phase 3 (training on English only with a fresh "
         "head, model selection on English dev only) → zero-shot evaluation on the dev and test "
         "sets of every language. "
-        + ("Each phase-3 seed starts from a phase-2 encoder of its own, trained with that seed, so "
-           "the spread over seeds includes phase 2's. " if cfg.phase2_seed_policy == "per_seed" else
+        + ("Each phase-3 seed starts from a phase-2 encoder of its own, trained with that seed on "
+           "examples drawn with it, so the spread over seeds includes phase 2's training and data "
+           "draw. " if cfg.phase2_seed_policy == "per_seed" else
            f"One phase-2 encoder per condition (seed {cfg.phase2_seed}) serves every phase-3 seed, so "
            "the spread over seeds is phase 3's only. ")
         + ("Phase-2 task families, each a slice of the grid with its own English data and pool: "

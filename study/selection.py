@@ -139,7 +139,8 @@ def task_shares(total: int, sizes: dict[str, int], rule: str, temperature: float
 
 
 def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
-                     held_out: set[tuple[str, str]], cache: dict | None = None):
+                     held_out: set[tuple[str, str]], cache: dict | None = None,
+                     seed: int | None = None):
     """The condition's training sets (task -> Dataset), `selection.budget` examples in all.
 
     Each (language, task) train split loses the examples found in `held_out` (the target's
@@ -149,14 +150,16 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
     task gives a seeded sample of its share; each set has a `task` column. The report gives,
     per language: planned, available, used, leaked_removed, and the same per task.
     `cache` ((language, task) -> leak-free split, leaked count) lets conditions that share
-    a language load and check it once.
+    a language load and check it once. `seed` draws the examples (default phase2_seed; with
+    phase2_seed_policy per_seed, each encoder's own seed): the languages stay the plan's.
     """
     from datasets import concatenate_datasets
 
     from study.leakage import LeakageError, drop_leaked
 
     sel = cfg.selection
-    seed = replicate_seed(condition, cfg.phase2_seed)  # a replicate draws its own examples
+    # a replicate draws its own examples
+    seed = replicate_seed(condition, cfg.phase2_seed if seed is None else seed)
     cache = {} if cache is None else cache
     clean: dict[str, dict[str, object]] = {}
     report: dict[str, dict] = {}

@@ -289,24 +289,26 @@ def control_verdicts(compared: pd.DataFrame, level: float = LEVEL) -> pd.DataFra
     """One row per control of a comparisons table (its `zero-shot` row): what was expected,
     what came out, and whether the two agree. The positive control is judged on the pooled
     languages; the negative one fails if any of its rows, pooled or one language, is
-    significant after Holm (each would be a false discovery)."""
+    significant after Holm (each would be a false discovery): `significant_in` lists them."""
     rows = []
     for kind, (a, b) in CONTROLS.items():
         row = compared[(compared.control == kind) & (compared.language == ZERO_SHOT)]
         if row.empty:
             continue
         r = row.iloc[0]
+        significant = compared[(compared.control == kind) & (compared.p_holm < level)]
         if kind == "positive":
             expected = f"{a} beats {b}: interval above 0 and Holm p < {level}"
             passed = bool(r.ci_low > 0 and r.p_holm < level)
         else:
             expected = f"no difference: Holm p >= {level}, pooled and in every language"
-            passed = bool((compared[compared.control == kind].p_holm >= level).all())
+            passed = significant.empty
         rows.append({"control": kind, "comparison": r.comparison, "difference": r.difference,
                      "ci_low": r.ci_low, "ci_high": r.ci_high, "p": r.p, "p_holm": r.p_holm,
-                     "expected": expected, "as_expected": passed})
+                     "seeds": int(r.seeds), "expected": expected, "as_expected": passed,
+                     "significant_in": tuple(significant.language)})
     return pd.DataFrame(rows, columns=["control", "comparison", "difference", "ci_low", "ci_high", "p",
-                                       "p_holm", "expected", "as_expected"])
+                                       "p_holm", "seeds", "expected", "as_expected", "significant_in"])
 
 
 # -- gain against typological distance --------------------------------------------------

@@ -92,3 +92,25 @@ def test_pool_language_lists_every_task_that_has_it():
 def test_bad_english_mixture_is_named(value, message):
     with pytest.raises(ConfigError, match=message):
         load_config(ROOT / "params/full.yaml", {"data.phase2_en": value})
+
+
+def test_each_encoder_seed_draws_its_own_examples(tmp_path):
+    """phase2_seed_policy per_seed: the encoder of seed s trains on examples drawn with s, so
+    the spread over seeds counts the data draw; the quotas stay the condition's, the default
+    is phase2_seed's draw, and a replicate draws apart from its original at every seed."""
+    cfg, plan = _cfg(tmp_path, mnli=900, anli_per_round=100)
+    plan = Phase2Plan(pool={}, excluded=(), languages={"en": ("en",), "en-replicate": ("en",)})
+    held_out = evaluation_keys(cfg)
+
+    def draw(condition, seed=None):
+        sets, report = build_phase2_set(cfg, plan, condition, held_out, seed=seed)
+        return {t: list(ds["premise"]) for t, ds in sets.items()}, report
+
+    default, report0 = draw("en")
+    assert draw("en", cfg.phase2_seed)[0] == default
+    other, report1 = draw("en", cfg.phase2_seed + 1)
+    assert report1 == report0  # the same quotas per language and task
+    assert {t: len(p) for t, p in other.items()} == {t: len(p) for t, p in default.items()}
+    assert {t: sorted(p) for t, p in other.items()} != {t: sorted(p) for t, p in default.items()}
+    for seed in (0, 1):
+        assert draw("en-replicate", seed)[0] != draw("en", seed)[0]

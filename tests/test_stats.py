@@ -386,5 +386,15 @@ def test_positive_control_where_translate_train_trains_and_one_language_can_fail
             (run / "predictions" / "xnli" / "test-zh.jsonl").write_text("".join(
                 json.dumps({"index": i, "gold": "entailment", "pred": "entailment" if c else "neutral"})
                 + "\n" for i, c in enumerate(right)))
-    verdicts = control_verdicts(comparisons(correctness(runs, "xnli"), ["en"])).set_index("control")
+    compared = comparisons(correctness(runs, "xnli"), ["en"])
+    verdicts = control_verdicts(compared).set_index("control")
     assert not verdicts.loc["negative", "as_expected"]
+    assert "zh" in verdicts.loc["negative", "significant_in"]
+    # the report names the language where the replicate differed, and the seed count
+    from study import report
+
+    analysis = report.TaskAnalysis(task="xnli", target="xnli", table=None, gains=None, intervals=None,
+                                   comparisons=compared, gain_points=None, regression=None, chance=1 / 3)
+    text = report.controls_section({"xnli": analysis})
+    assert "(significant: " in text and " zh +" in text.split("(significant: ")[1]
+    assert f"With {int(verdicts.loc['negative', 'seeds'])} seeds the bootstrap" in text

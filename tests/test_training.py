@@ -1,5 +1,7 @@
 """Phase 2 -> phase 3 hand-over and reproducibility on a tiny model built in the test."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,8 @@ from study.config import ModelConfig, TrainConfig
 from study.evaluation import predict
 from study.pretrained import build_tiny_xlmr
 from study.training import load_classifier, save_encoder, train_phase2, train_target
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PAIRS = [("Anna sees the book.", "Anna sees the book.", 0),
          ("Anna sees the book.", "Anna sees the car today.", 1),
@@ -179,3 +183,34 @@ def test_aligned_embeddings_start_translations_near_each_other():
     assert cos(vec("Buch"), vec("book"), dim=0) > 0.7  # a translation: near
     assert cos(vec("Buch"), vec("car"), dim=0) < cos(vec("Buch"), vec("book"), dim=0)  # same class
     assert cos(vec("nicht"), vec("book"), dim=0) < 0.5  # another class: far
+
+
+def test_demo_tokenizer_keeps_the_dictionary_words_whole():
+    """On the demo's own corpus the tokenizer keeps words whole (the Unigram trainer gave
+    1,049 mostly one-letter pieces: `▁ b ook`), so the dictionary reaches the words; a
+    Chinese word is aligned in the pieces it has inside a sentence (no '▁')."""
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    from study.config import load_config
+    from study.data import pretraining_corpus, pretraining_dictionary
+    from study.pretrained import align_embeddings, train_tokenizer
+
+    cfg = load_config(ROOT / "params/demo.yaml")
+    tok = train_tokenizer(pretraining_corpus(cfg), cfg.model.vocab_size)
+    assert len(tok) == cfg.model.vocab_size
+    rows = pretraining_dictionary(cfg)
+    header = (Path(cfg.model.corpus) / "dictionary.tsv").read_text(encoding="utf-8").split("\n")[0].split("\t")
+    spaced = [w for row in rows for lang, w in zip(header[1:], row[1:], strict=True)
+              if lang not in ("zh", "ja") and " " not in w]
+    whole = [w for w in spaced if len(tok.tokenize(w)) == 1]
+    assert len(whole) / len(spaced) >= 0.95, sorted(set(spaced) - set(whole))[:20]
+    assert tok.tokenize("Lucy likes book in city yesterday.") == [
+        "▁Lucy", "▁likes", "▁book", "▁in", "▁city", "▁yesterday", "."]
+    model = XLMRobertaForMaskedLM(XLMRobertaConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=16))
+    before = model.roberta.embeddings.word_embeddings.weight.detach().clone()
+    align_embeddings(model, tok, rows, seed=0)
+    after = model.roberta.embeddings.word_embeddings.weight.detach()
+    inside = tok.tokenize("我看见苹果")[-2:]  # 苹 果, as they come after another character
+    assert all(not p.startswith("▁") for p in inside)
+    assert all(not torch.equal(before[i], after[i]) for i in tok.convert_tokens_to_ids(inside))

@@ -16,9 +16,10 @@ from study.provenance import dataset_fingerprint
 from study.selection import build_phase2_set, candidate_pool, plan_phase2
 
 
-def phase2_sets(cfg: StudyConfig, condition: str) -> dict:
+def phase2_sets(cfg: StudyConfig, condition: str, seed: int | None = None) -> dict:
     """The condition's phase-2 sets (task -> Dataset), built as the data-selection stage
-    builds them: same parameters, same examples (the report checks their fingerprints).
+    builds them: same parameters, same examples (the report checks their fingerprints),
+    drawn with `seed` where each encoder draws its own (phase2_seed_policy per_seed).
     Only this condition's inputs are read, so the job depends on nothing else."""
     view, kind, _ = slice_of(cfg, condition)  # its family's slice of a several-family study
     one = view.model_copy(update={"conditions": ("random" if kind.startswith("random-") else kind,)})
@@ -28,7 +29,7 @@ def phase2_sets(cfg: StudyConfig, condition: str) -> dict:
         dist = typology.distance_matrix(sorted({"en", *pool}), view.selection.feature_sets,
                                         dict(view.selection.uriel_codes))
     plan = plan_phase2(one, dist)
-    sets, _ = build_phase2_set(view, plan, kind, evaluation_keys(view))
+    sets, _ = build_phase2_set(view, plan, kind, evaluation_keys(view), seed=seed)
     return sets
 
 
@@ -43,7 +44,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
     from study.pretrained import ensure_base_model
     from study.training import phase2_tasks, save_encoder, train_phase2
 
-    sets = phase2_sets(cfg, condition)
+    sets = phase2_sets(cfg, condition, seed)
     for task, ds in sets.items():  # the data this encoder saw, next to it
         buffer = io.BytesIO()
         ds.to_json(buffer, force_ascii=False)
