@@ -71,6 +71,22 @@ def test_the_negative_control_repeats_the_english_recipe_with_its_own_draw_and_s
     assert {"phase2 en/seed0", "phase2 en-replicate/seed0"} <= _rerun(cfg, moved)
 
 
+def test_no_phase3_run_is_seeded_like_the_phase2_it_starts_from():
+    """Phase 2 trains with a seed derived from the study's, for the original and the replicate
+    alike: seeded as its phase 3, `en` gave its phase-3 runs' fresh heads the very start of
+    phase 2's head, which its replicate did not, and the negative control failed."""
+    from study.config import phase2_training_seed, replicate_seed
+
+    seeds = range(0, 2000, 7)
+    for condition in ("en", "en-replicate", "diverse"):
+        derived = [phase2_training_seed(condition, s) for s in seeds]
+        assert not set(derived) & set(seeds) and len(set(derived)) == len(derived)
+        assert derived == [phase2_training_seed(condition, s) for s in seeds]  # reproducible
+    assert phase2_training_seed("en", 0) != phase2_training_seed("en-replicate", 0)
+    replicate = replicate_seed("en-replicate", 0)
+    assert phase2_training_seed("en-replicate", 0) == phase2_training_seed("en", replicate)
+
+
 def test_per_seed_encoders_differ_by_their_training_seed_only():
     cfg = load_config(FULL)
     fps = {s: grid.fingerprint(cfg, grid.Job("phase2", condition="diverse", seed=s)) for s in (0, 1, 2)}

@@ -199,7 +199,8 @@ def test_demo_tokenizer_keeps_the_dictionary_words_whole():
     tok = train_tokenizer(pretraining_corpus(cfg), cfg.model.vocab_size)
     assert len(tok) == cfg.model.vocab_size
     rows = pretraining_dictionary(cfg)
-    header = (Path(cfg.model.corpus) / "dictionary.tsv").read_text(encoding="utf-8").split("\n")[0].split("\t")
+    dictionary = Path(cfg.model.corpus) / "dictionary.tsv"
+    header = dictionary.read_text(encoding="utf-8").split("\n")[0].split("\t")
     spaced = [w for row in rows for lang, w in zip(header[1:], row[1:], strict=True)
               if lang not in ("zh", "ja") and " " not in w]
     whole = [w for w in spaced if len(tok.tokenize(w)) == 1]

@@ -217,7 +217,7 @@ def _phase2(cfg, condition: str, seed: int = 0) -> Path:
 
 
 def test_each_run_starts_from_its_own_seeds_encoder(study):
-    from study.config import replicate_seed
+    from study.config import phase2_training_seed, replicate_seed
 
     cfg, _, _ = study
     assert cfg.phase2_seed_policy == "per_seed"
@@ -225,6 +225,7 @@ def test_each_run_starts_from_its_own_seeds_encoder(study):
         p2 = json.loads((cfg.study_dir / "phase2" / condition / "seed0" / "metrics.json").read_text())
         # seed 0's encoder; the negative control's replicate trains with its own seed
         assert p2["seed"] == replicate_seed(condition, 0) and p2["seed_policy"] == "per_seed"
+        assert p2["training_seed"] == phase2_training_seed(condition, 0) != 0
         for target in cfg.data.targets:
             run = cfg.study_dir / "runs" / target / condition / "seed0"
             m = json.loads((run / "metrics.json").read_text())

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from study import typology
-from study.config import StudyConfig, replicate_seed
+from study.config import StudyConfig, phase2_training_seed, replicate_seed
 from study.grid import Job, fingerprint, slice_of
 from study.io import atomic_write_bytes
 from study.leakage import evaluation_keys
@@ -35,7 +35,8 @@ def phase2_sets(cfg: StudyConfig, condition: str, seed: int | None = None) -> di
 
 def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = None) -> dict:
     """Train the condition's encoder: with `seed` (phase2_seed_policy per_seed) the one for
-    phase-3 seed `seed`, trained with it; else the one every phase-3 seed shares."""
+    phase-3 seed `seed`, trained with a seed derived from it (`phase2_training_seed`); else
+    the one every phase-3 seed shares."""
     import io
 
     from study.timing import import_frameworks
@@ -54,8 +55,10 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
                          + ("give the phase-3 seed this encoder is for" if seed is None else
                             f"one encoder serves every seed; run it without seed (got {seed})"))
     job = Job("phase2", condition=condition, seed=seed)
-    # a replicate (negative control) trains with its own seed as it draws its own data
-    training_seed = replicate_seed(condition.rpartition("/")[2], cfg.phase2_seed if seed is None else seed)
+    # a replicate (negative control) trains with its own seed as it draws its own data;
+    # no phase-3 run is seeded like this training
+    kind, study_seed = condition.rpartition("/")[2], cfg.phase2_seed if seed is None else seed
+    training_seed = phase2_training_seed(kind, study_seed)
     work = checkpoint_dir(out)
     start = time.time()
     trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, training_seed, work,
@@ -67,7 +70,8 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
     save_encoder(trainer, out / "encoder")
     shutil.rmtree(work, ignore_errors=True)
     metrics = {
-        "stage": "phase2", "condition": condition, "seed": training_seed,
+        "stage": "phase2", "condition": condition, "seed": replicate_seed(kind, study_seed),
+        "training_seed": training_seed,
         "seed_policy": cfg.phase2_seed_policy, "processes": trainer.args.world_size,
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
         "examples": sum(len(ds) for ds in sets.values()),
