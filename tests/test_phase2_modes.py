@@ -23,7 +23,9 @@ def test_phase2_mode_from_params(tmp_path, mode, data, phase2, tasks):
 
     params = write_params(tmp_path, **{**TINY, "conditions": ["none", "diverse"],
                                        "data": {**TINY["data"], **data},
-                                       "phase2": {**TINY["phase2"], **phase2}})
+                                       # 3 epochs (57 steps): in TINY's 19, demo_nli, drawn
+                                       # 21% of the time, got no batch at one seed
+                                       "phase2": {**TINY["phase2"], "epochs": 3, **phase2}})
     cfg = load_config(params)
     _runner(params, "01_data_selection.ipynb", cfg.study_dir / "selection")
     out = cfg.study_dir / "phase2" / "diverse"
@@ -32,7 +34,7 @@ def test_phase2_mode_from_params(tmp_path, mode, data, phase2, tasks):
     assert set(m["tasks"]) == tasks
     assert m["examples"] == cfg.selection.budget  # the budget holds whatever the mixture
     logged = {k for r in m["log_history"] for k in r}
-    assert {f"train_loss_{t}" for t in tasks} <= logged  # each task's loss is logged
+    assert {f"train_loss_{t}" for t in tasks} <= logged, (m["task_sampler"], m["log_history"][-1])
     assert sum(m["task_sampler"]["probabilities"].values()) == pytest.approx(1.0)
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / "encoder" / "model.safetensors").is_file()
