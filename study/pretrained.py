@@ -171,8 +171,10 @@ def _word_pieces(tokenizer, word: str, space: int) -> tuple[list[int], bool]:
     text): its first piece is also taken without the '▁', where the vocabulary has that."""
     tokens = [t for t in tokenizer.tokenize(word) if tokenizer.convert_tokens_to_ids(t) != space]
     ids = tokenizer.convert_tokens_to_ids(tokens)
-    if tokens and tokens[0].startswith("▁") and tokens[0][1:] in tokenizer.get_vocab():
-        ids.append(tokenizer.convert_tokens_to_ids(tokens[0][1:]))
+    if tokens and tokens[0].startswith("▁"):
+        bare = tokenizer.convert_tokens_to_ids(tokens[0][1:])
+        if bare != tokenizer.unk_token_id:
+            ids.append(bare)
     return ids, len(tokens) == 1
 
 

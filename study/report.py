@@ -207,7 +207,7 @@ def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") ->
 def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
     """'Does this study detect effects?': each control of each task, its interval and, in
     words, whether it came out as expected; what a failed control means for the rest."""
-    lines, failed, missing = [], [], []
+    lines, failed, missing, negative_seeds = [], [], [], []
     for task, t in tasks.items():
         verdicts = stats.control_verdicts(t.comparisons)
         for kind in stats.CONTROLS:
@@ -215,6 +215,8 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
                 missing.append(f"the {kind} control on {task}")
         for v in verdicts.itertuples():
             outcome = "came out as expected" if v.as_expected else "**did not come out as expected**"
+            if v.control == "negative":
+                negative_seeds.append(int(v.seeds))
             if v.control == "negative" and v.significant_in:
                 rows = t.comparisons[(t.comparisons.control == "negative")
                                      & t.comparisons.language.isin(v.significant_in)]
@@ -243,14 +245,11 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
             why.append("a failed positive control means the design cannot detect an effect it should: "
                        "a null result elsewhere says nothing")
         if any(kind == "negative" for _, kind in failed):
-            seeds = min(int(v.seeds) for task, t in tasks.items()
-                        for v in stats.control_verdicts(t.comparisons).itertuples()
-                        if v.control == "negative")
             why.append("a failed negative control means the study finds differences that are not "
                        "there: its significant results may be artefacts of the data draw or the "
-                       f"training seed. With {seeds} seeds the bootstrap learns the spread over seeds "
-                       "from that many values, and a difference that those few draws happen to share "
-                       "looks real: more seeds (and phase2_seed_policy per_seed, which gives each "
+                       f"training seed. With {min(negative_seeds)} seeds the bootstrap learns the spread "
+                       "over seeds from that many values, and a difference that those few draws happen "
+                       "to share looks real: more seeds (and phase2_seed_policy per_seed, which gives each "
                        "seed its own phase-2 run and data draw) count it")
         which = ", ".join(f"{kind} on {task}" for task, kind in failed)
         out.append(f"**Not every control came out as expected ({which}). The other comparisons of "
