@@ -45,15 +45,15 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
     from study.pretrained import ensure_base_model
     from study.training import phase2_tasks, save_encoder, train_phase2
 
-    if (seed is not None) != (cfg.phase2_seed_policy == "per_seed"):
-        raise ValueError(f"{cfg.source_file}: phase2_seed_policy is {cfg.phase2_seed_policy!r}: "
-                         + ("give the phase-3 seed this encoder is for" if seed is None else
-                            f"one encoder serves every seed; run it without seed (got {seed})"))
-    sets = phase2_sets(cfg, condition, seed)  # drawn with `seed`: checked first
+    sets = phase2_sets(cfg, condition, seed)
     for task, ds in sets.items():  # the data this encoder saw, next to it
         buffer = io.BytesIO()
         ds.to_json(buffer, force_ascii=False)
         atomic_write_bytes(out / "data" / f"{task}.jsonl", buffer.getvalue())
+    if (seed is not None) != (cfg.phase2_seed_policy == "per_seed"):
+        raise ValueError(f"{cfg.source_file}: phase2_seed_policy is {cfg.phase2_seed_policy!r}: "
+                         + ("give the phase-3 seed this encoder is for" if seed is None else
+                            f"one encoder serves every seed; run it without seed (got {seed})"))
     job = Job("phase2", condition=condition, seed=seed)
     # a replicate (negative control) trains with its own seed as it draws its own data;
     # no phase-3 run is seeded like this training
