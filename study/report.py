@@ -140,7 +140,7 @@ def chance_level(tidy: pd.DataFrame, task: str) -> float:
 
 def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame:
     """Condition x evaluated task: average zero-shot test accuracy (percent) with its 95%
-    two-level bootstrap interval."""
+    t interval over seeds and examples."""
     cells = {}
     for task, t in tasks.items():
         avg = t.intervals[t.intervals.language == "avg"].set_index("condition")
@@ -186,8 +186,7 @@ def training_curves(cfg: StudyConfig) -> pd.DataFrame:
 
 
 def _p_value(p: float) -> str:
-    """A p-value as the report prints it: three decimals, '<0.001' below (the bootstrap's
-    resolution is 2/(resamples + 1), about 0.001)."""
+    """A p-value as the report prints it: three decimals, '<0.001' below."""
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
@@ -247,10 +246,10 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
         if any(kind == "negative" for _, kind in failed):
             why.append("a failed negative control means the study finds differences that are not "
                        "there: its significant results may be artefacts of the data draw or the "
-                       f"training seed. With {min(negative_seeds)} seeds the bootstrap learns the spread "
-                       "over seeds from that many values, and a difference that those few draws happen "
-                       "to share looks real: more seeds (and phase2_seed_policy per_seed, which gives each "
-                       "seed its own phase-2 run and data draw) count it")
+                       f"training seed. With {min(negative_seeds)} seeds the t test learns the spread "
+                       "over runs from that many values; it keeps false discoveries at 5% only if the "
+                       "runs are independent: phase2_seed_policy per_seed (each seed its own phase-2 run "
+                       "and data draw) makes them so, and more seeds narrow what is left")
         which = ", ".join(f"{kind} on {task}" for task, kind in failed)
         out.append(f"**Not every control came out as expected ({which}). The other comparisons of "
                    f"this study cannot be trusted:** " + "; ".join(why) + ".")
@@ -347,7 +346,8 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
            if cfg.data.families else "")
         + "Targets: " + "; ".join(targets) + ". Conditions: "
         + ", ".join(f"`{label(c)}` ({_seeds(seeds.get(c, 0))})" for c in analysis.conditions) + ". "
-        "Every interval is a 95% two-level bootstrap over phase-3 seeds and test examples; "
+        "Every interval is a 95% t interval over seeds (training runs) and test examples, with "
+        "the runs' degrees of freedom (seeds - 1); "
         "comparisons are paired on the same test examples, with Holm's correction over each "
         "task's comparisons"
         + ("; `random` pools its draws (each draw's seeds are its replicates) and is compared "

@@ -228,8 +228,8 @@ def test_demo_plan_prints_the_cpu_projection():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
-    # Every STUDY.md condition, random as two draws: 7 phase-2 encoders; 2 targets x 8 x 2 seeds.
-    assert "55 jobs (base_model 1, select 1, phase2 16, phase3 36, report 1)" in result.stdout
+    # Every STUDY.md condition, random as two draws: 8 phase-2 ids x 4 seeds; 2 targets x 9 x 4 seeds.
+    assert "107 jobs (base_model 1, select 1, phase2 32, phase3 72, report 1)" in result.stdout
     from study.config import CONDITIONS
     assert set(load_config(ROOT / "params/demo.yaml").conditions) == set(CONDITIONS)
 
@@ -325,7 +325,7 @@ def test_per_seed_policy_wires_each_run_to_its_own_seeds_encoder_in_the_workflow
     import yaml
     from conftest import write_params
 
-    params = write_params(tmp_path, phase2_seed_policy="per_seed")
+    params = write_params(tmp_path, phase2_seed_policy="per_seed", seeds=[0, 1])
     assert yaml.safe_load(params.read_text())["seeds"] == [0, 1]
     study = load_config(params).study_dir
     result = subprocess.run(
@@ -367,7 +367,7 @@ def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     phase3 = out.split("rule phase3:")[1:]
-    assert len(phase3) == len([j for j in grid.jobs(cfg) if j.stage == "phase3"]) == 36
+    assert len(phase3) == len([j for j in grid.jobs(cfg) if j.stage == "phase3"]) == 72  # 2 x 9 x 4 seeds
     assert all("mem_mb=1200" in block.split("rule ")[0] for block in phase3)
 
 
@@ -404,7 +404,7 @@ def test_families_multiply_the_phase2_grid_and_share_none(tmp_path):
     names = {str(j) for j in grid.jobs(cfg)}
     assert {"select nli", "select commonsense"} <= names and "select" not in names
     phase3 = [j for j in grid.jobs(cfg) if j.stage == "phase3"]
-    assert len(phase3) == 2 * (1 + 15) * 2  # targets x (none + 15 phase-2 ids) x seeds: none once
+    assert len(phase3) == 2 * (1 + 15) * len(cfg.seeds)  # targets x (none + 15 phase-2 ids) x seeds: none once
     # Each family's slice selects from its own pool; translate-train is selected once.
     slices = cfg.phase2_families()
     assert slices["commonsense"].data.phase2_en == ("demo_choice",)
