@@ -17,14 +17,15 @@ Why not a bootstrap: a two-level bootstrap (seeds, then examples) learns the spr
 seeds from that many values. With 2 seeds it sees 3 distinct seed draws, halves their
 variance, and has no tail; where two runs of one recipe differ by more than example noise
 (as zero-shot transfer does, run to run), two runs that happen to differ the same way give
-an interval that excludes 0. The demo's negative control (an A/A pair: `en` and a replicate)
-came out significant at Holm p 0.01 to 0.04 in three demo runs this way. Nor Welch-
-Satterthwaite degrees of freedom: they grow when the runs' spread is small by chance,
-exactly when it is underestimated. In simulation (run spread 5 points, 1800 examples) the
-bootstrap called a null difference significant in 29% of studies at 2 seeds and 13% at 5,
-Satterthwaite in 14% and 4%, this test in 2% and 3% (tests/test_stats.py). The price is
-honest: few seeds give few degrees of freedom (a t quantile of 12.7 at 2 seeds, 4.3 at 3,
-2.8 at 5), so a study with few seeds detects only effects that every seed shows alike.
+an interval that excludes 0. The demo's negative control (an A/A pair: `en` and a
+replicate) came out significant this way in its 2- and 3-seed designs (Holm p 0.010 to
+0.042). Nor Welch-Satterthwaite degrees of freedom: they grow when the runs' spread is
+small by chance, exactly when it is underestimated. In simulation (run spread 5 points,
+1800 examples, no true difference) the bootstrap called the difference significant in 27%,
+19% and 15% of studies at 2, 3 and 5 seeds, Satterthwaite in 12%, 8% and 6%, this test in
+2%, 4% and 5% (tests/test_stats.py keeps it there). The price is honest: few seeds give
+few degrees of freedom (a t quantile of 12.7 at 2 seeds, 4.3 at 3, 2.8 at 5), so a study
+with few seeds detects only effects that every seed shows alike.
 
 - `bootstrap_ci`: accuracy with a 95% percentile interval from a two-level bootstrap,
   resampling seeds and test examples (both with replacement, examples jointly across
@@ -273,10 +274,10 @@ def accuracy_intervals(correct: dict, order: list[str]) -> pd.DataFrame:
 
 def comparisons(correct: dict, conditions: list[str], positive_languages=None) -> pd.DataFrame:
     """Every paired comparison of the study, per language and on the average: difference in
-    points with its 95% t interval and p-value over runs and examples, Holm-corrected p over the whole family,
-    and the minimum detectable effect (80% power, 5% level) of that comparison. The
-    controls (CONTROLS) come first, marked in column `control`, each a Holm family of its
-    own; `conditions` are the study's zero-shot conditions (references and
+    points with its 95% t interval and p-value over runs and examples, Holm-corrected p
+    over the whole family, and the minimum detectable effect (80% power, 5% level) of that
+    comparison. The controls (CONTROLS) come first, marked in column `control`, each a Holm
+    family of its own; `conditions` are the study's zero-shot conditions (references and
     replicates are compared only as controls). `positive_languages`: the languages on which
     the positive control is known to be positive (those translate-train trains on; None:
     every non-English language)."""

@@ -404,7 +404,7 @@ def test_families_multiply_the_phase2_grid_and_share_none(tmp_path):
     names = {str(j) for j in grid.jobs(cfg)}
     assert {"select nli", "select commonsense"} <= names and "select" not in names
     phase3 = [j for j in grid.jobs(cfg) if j.stage == "phase3"]
-    assert len(phase3) == 2 * (1 + 15) * len(cfg.seeds)  # targets x (none + 15 phase-2 ids) x seeds: none once
+    assert len(phase3) == 2 * (1 + 15) * len(cfg.seeds)  # targets x (none + 15 ids) x seeds: none once
     # Each family's slice selects from its own pool; translate-train is selected once.
     slices = cfg.phase2_families()
     assert slices["commonsense"].data.phase2_en == ("demo_choice",)
