@@ -140,7 +140,7 @@ def chance_level(tidy: pd.DataFrame, task: str) -> float:
 
 def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame:
     """Condition x evaluated task: average zero-shot test accuracy (percent) with its 95%
-    t interval over seeds and examples."""
+    two-level bootstrap interval."""
     cells = {}
     for task, t in tasks.items():
         avg = t.intervals[t.intervals.language == "avg"].set_index("condition")
@@ -346,10 +346,10 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
            if cfg.data.families else "")
         + "Targets: " + "; ".join(targets) + ". Conditions: "
         + ", ".join(f"`{label(c)}` ({_seeds(seeds.get(c, 0))})" for c in analysis.conditions) + ". "
-        "Every interval is a 95% t interval over seeds (training runs) and test examples, with "
-        "the runs' degrees of freedom (seeds - 1); "
-        "comparisons are paired on the same test examples, with Holm's correction over each "
-        "task's comparisons"
+        "Accuracy intervals are 95% two-level bootstraps over seeds and test examples; "
+        "comparisons are paired on the same test examples, with a 95% t interval and p-value over "
+        "seeds (training runs) and test examples with the runs' degrees of freedom (seeds - 1), "
+        "and Holm's correction over each task's comparisons"
         + ("; `random` pools its draws (each draw's seeds are its replicates) and is compared "
            "as one condition" if any(c.startswith("random-") for c in analysis.conditions) else "")
         + ".",

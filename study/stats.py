@@ -108,7 +108,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, 
         estimate, se, df = _crossed(a - b)
     else:
         estimate, se, df = _unpaired(a, b)
-    low, high, p, se, df = _t_interval(estimate, se, df, level)
+    low, high, p = _t_interval(estimate, se, df, level)
     return {"difference": estimate, "ci_low": low, "ci_high": high, "p": p, "se": se, "df": df,
             "n": int(a.shape[1]), "seeds": int(min(len(a), len(b)))}
 
@@ -146,14 +146,14 @@ def _unpaired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
         welch_satterthwaite(parts) if parts else float(max(n - 1, 1)))
 
 
-def _t_interval(estimate: float, se: float, df: float, level: float):
-    """(low, high, two-sided p of 0, se, df) of a t-distributed estimate."""
+def _t_interval(estimate: float, se: float, df: float, level: float) -> tuple[float, float, float]:
+    """(low, high, two-sided p of 0) of a t-distributed estimate."""
     from scipy.stats import t as student
 
     if se == 0:
-        return estimate, estimate, (1.0 if estimate == 0 else 0.0), se, df
+        return estimate, estimate, (1.0 if estimate == 0 else 0.0)
     half = float(student.ppf((1 + level) / 2, df)) * se
-    return estimate - half, estimate + half, float(2 * student.sf(abs(estimate) / se, df)), se, df
+    return estimate - half, estimate + half, float(2 * student.sf(abs(estimate) / se, df))
 
 
 def welch_satterthwaite(parts: list[tuple[float, int]]) -> float:
