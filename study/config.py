@@ -492,6 +492,36 @@ class PlanConfig(_Section):
         return out
 
 
+class DesignConfig(_Section):
+    """What the design must tell apart, checked before anything trains (study/design.py)."""
+
+    seed_sd: dict[str, float] = Field(
+        default_factory=dict, description="Target -> assumed standard deviation (accuracy points) of "
+        "one condition's average test accuracy over training seeds: the predicted minimum detectable "
+        "effect rests on it. A target left out gets no prediction (and `plan` says so); entries for targets "
+        "the study does not have are unused.")
+    seed_sd_source: dict[str, str] = Field(
+        default_factory=dict,
+        description="Target -> where its seed_sd comes from (a publication, a pilot run).")
+    max_overlap: float = Field(
+        0.0, ge=0, le=1, description="Largest share of languages diverse and similar may share (of "
+        "the smaller set) before check and plan warn.")
+    min_distance_gap: float = Field(
+        0.05, ge=0, description="Smallest difference between diverse and similar, in mean pairwise "
+        "distance and in mean distance to English, before check and plan warn.")
+    weak_contrast: Literal["warn", "error"] = Field(
+        "warn", description="A design that fails max_overlap or min_distance_gap: warn in one line, "
+        "or stop (for cluster runs).")
+
+    @field_validator("seed_sd")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v > 0}
+        if bad:
+            raise ValueError(f"{bad}: a standard deviation must be positive (points)")
+        return value
+
+
 class StudyConfig(_Section):
     study: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Name; outputs go to output_root/study.")
     description: str = ""
@@ -512,6 +542,7 @@ class StudyConfig(_Section):
     phase2: TrainConfig
     phase3: TrainConfig
     plan: PlanConfig = Field(default_factory=PlanConfig)
+    design: DesignConfig = Field(default_factory=DesignConfig)
     source_file: Path | None = Field(None, exclude=True)
 
     @field_validator("conditions")

@@ -193,12 +193,14 @@ def _load_hub(task: TaskSpec, lang: str, split: str):
         raise DataError(f"task {task.name!r} exists only as local files: set data.source: local")
     hub_split = "+".join(task.splits[split])  # datasets concatenates "a+b" in order
     # A parquet export (refs/convert/parquet) names its files, not its configs: without explicit
-    # data_files, datasets would merge configs and splits such as test_lay and test_expert.
+    # data_files, datasets would merge configs and splits such as test_lay and test_expert. A
+    # repository of plain files (FarsTail's tab-separated csv) names them too, with its reader's
+    # options (registry `reader`: the delimiter).
     files = {src: task.data_files[src].format(lang=lang) for src in task.splits[split]} \
         if task.data_files else None
     try:
         return load_dataset(task.hub_id, name=None if files else task.hub_config(lang),
-                            data_files=files, split=hub_split, revision=task.revision)
+                            data_files=files, split=hub_split, revision=task.revision, **task.reader)
     except Exception as exc:  # offline: ConnectionError, OSError or DatasetNotFoundError
         raise DataError(
             f"dataset {task.hub_id!r} (config {task.hub_config(lang)!r}, split "

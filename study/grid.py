@@ -137,9 +137,20 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _study_imports(tree: ast.AST) -> set[str]:
-    """`study` modules imported anywhere in a module or cell (function-level imports too)."""
+# The grid's own command line (plan, check, run, clean) runs in the user's shell, never in a
+# job: what only its `main` imports (the design check) is not code a job runs, and editing it
+# reruns nothing. Every other function's imports count, however deep.
+COMMAND_LINE_ONLY = {"study.grid": "main"}
+
+
+def _study_imports(tree: ast.AST, module: str | None = None) -> set[str]:
+    """`study` modules imported anywhere in a module or cell (function-level imports too),
+    except in the body of its command-line-only function (COMMAND_LINE_ONLY)."""
     found = set()
+    skip = COMMAND_LINE_ONLY.get(module or "")
+    if skip and isinstance(tree, ast.Module):
+        tree = ast.Module(body=[n for n in tree.body
+                                if not (isinstance(n, ast.FunctionDef) and n.name == skip)], type_ignores=[])
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "study" or node.module.startswith("study."):
@@ -169,7 +180,7 @@ def code_files(stage: str) -> tuple[Path, ...]:
             continue
         seen.add(module)
         path = _module_file(module)
-        todo += _study_imports(ast.parse(path.read_text(encoding="utf-8")))
+        todo += _study_imports(ast.parse(path.read_text(encoding="utf-8")), module)
         files.add(path)
     files |= {p for p in PACKAGE.iterdir() if p.suffix in (".yaml", ".yml")}
     return tuple(sorted(files))
@@ -282,7 +293,7 @@ def model_parameters(cfg: StudyConfig) -> float:
     return float(layers * (4 * hidden * hidden + 2 * hidden * ffn))
 
 
-def _examples(cfg: StudyConfig, task: str, lang: str, split: str, limit: int | None) -> int:
+def examples(cfg: StudyConfig, task: str, lang: str, split: str, limit: int | None) -> int:
     """Examples in one split: counted in local files; from the registry for the Hub."""
     spec = TASKS[task]
     if cfg.data.source_of(task) == "hub":
@@ -317,8 +328,8 @@ def costs(cfg: StudyConfig) -> list[Cost]:
     runs = len(run_conditions(cfg)) * len(cfg.seeds)
     train = evaluate = 0.0
     for target, t in d.targets.items():
-        n_train = _examples(cfg, t.train, "en", "train", d.max_train_examples)
-        n_dev = _examples(cfg, t.train, "en", "dev", d.max_eval_examples)
+        n_train = examples(cfg, t.train, "en", "train", d.max_train_examples)
+        n_dev = examples(cfg, t.train, "en", "dev", d.max_eval_examples)
         tok = _tokens(cfg, t.train, p3.max_length)
         train += n_train * p3.epochs * tok
         steps = math.ceil(n_train / p3.batch_size) * p3.epochs
@@ -328,7 +339,7 @@ def costs(cfg: StudyConfig) -> list[Cost]:
             for lang in langs:
                 for split in ("dev", "test"):
                     if split in TASKS[task].splits:
-                        evaluate += _examples(cfg, task, lang, split, d.max_eval_examples) * tok
+                        evaluate += examples(cfg, task, lang, split, d.max_eval_examples) * tok
     out.append(Cost("phase3", runs * len(d.targets), runs * train, runs * evaluate))
     out.append(Cost("report", 1, 0, 0))
     return out
@@ -556,7 +567,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(table.to_string())
             if not cfg.plan.hardware:
                 print("(no hardware profile in plan.hardware: no time projection)")
+            from study import design
+
+            diagnosis = design.diagnose(cfg)
+            print(design.summary(diagnosis, cfg))
+            for line in design.enforce(cfg, diagnosis):  # design.weak_contrast: error raises
+                print(f"warning: {line}", file=sys.stderr)
             return 0
+        if args.command in ("run", "check"):  # before anything else: a weak design warns, or stops
+            from study import design  # (design.weak_contrast: error)
+
+            for line in design.enforce(load_config(args.params)):
+                print(f"warning: {line}", file=sys.stderr, flush=True)
         if args.command == "run":
             return run(args.params, args.cores, args.profile, extra)
         if args.command == "check":

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -54,6 +54,7 @@ class TaskSpec:
     xtreme_files: dict[str, str]  # split -> path in the XTREME download layout
     id_prefix: dict[str, str]  # lang -> prefix of the id column (one config holds every language)
     data_files: dict[str, str]  # source split -> file pattern in the repository (parquet exports)
+    reader: dict[str, Any]  # options of the file reader datasets picks (csv: sep)
     examples: dict[str, int]  # our split -> examples per language (the plan's cost estimate)
 
     def hub_config(self, lang: str) -> str | None:
@@ -77,7 +78,8 @@ def _load_registry() -> dict[str, TaskSpec]:
 
 
 _KEYS = {f for f in TaskSpec.__dataclass_fields__ if f != "name"}
-_OPTIONAL = {"label_values": None, "xtreme_files": {}, "id_prefix": {}, "data_files": {}, "examples": {}}
+_OPTIONAL = {"label_values": None, "xtreme_files": {}, "id_prefix": {}, "data_files": {}, "examples": {},
+             "reader": {}}
 
 
 def _spec(name: str, entry: dict) -> TaskSpec:
@@ -98,7 +100,8 @@ def _spec(name: str, entry: dict) -> TaskSpec:
            "label_values": tuple(values) if values is not None else None,
            "languages": tuple(entry["languages"]),
            "xtreme_files": entry["xtreme_files"] or {}, "id_prefix": entry["id_prefix"] or {},
-           "data_files": entry["data_files"] or {}, "examples": entry["examples"] or {}},
+           "data_files": entry["data_files"] or {}, "examples": entry["examples"] or {},
+           "reader": entry["reader"] or {}},
     )
     _check_spec(spec, where)
     return spec

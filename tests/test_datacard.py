@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_task_card_lists_every_dataset_with_its_roles_and_licence():
     card = datacard.task_card(load_config(ROOT / "params/full.yaml"))
     assert list(card.index) == ["xnli", "americas_nli", "xcopa", "mnli", "copa", "anli", "klue_nli",
-                                "indonli", "jnli", "ocnli", "xnli_mt"]
+                                "indonli", "jnli", "ocnli", "farstail", "teca", "cdsc_e", "si_nli", "xnli_mt"]
+    assert card.loc["cdsc_e", "license"] == "CC BY-NC-SA 4.0" and card.loc["farstail", "origin"] == "native"
     assert card.loc["americas_nli", "roles"] == "zero-shot evaluation"
     assert card.loc["xnli_mt", "roles"] == "translate-train reference"
     assert card.loc["jnli", "hub id"] == "shunk031/JGLUE (JNLI)" and card.loc["anli", "task family"] == "nli"

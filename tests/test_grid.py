@@ -34,9 +34,9 @@ def test_full_grid_has_every_condition_draw_target_and_seed():
     phase2 = [(j.condition, j.seed) for j in jobs if j.stage == "phase2"]
     # phase2_seed_policy per_seed: an encoder per (condition, seed)
     assert phase2 == [(c, s) for c in ("en", "diverse", "similar", "random-0", "random-1", "random-2",
-                                       "en+diverse", "translate-train") for s in (0, 1, 2)]
+                                       "en+diverse", "translate-train", "en-replicate") for s in range(5)]
     phase3 = [j for j in jobs if j.stage == "phase3"]
-    assert len(phase3) == 2 * 9 * 3  # targets x (none + 8 phase-2 ids) x seeds
+    assert len(phase3) == 2 * 10 * 5  # targets x (none + 9 phase-2 ids) x seeds
     runs = {(j.target, j.condition, j.seed) for j in phase3}
     assert {("xcopa", "none", 2), ("xnli", "random-1", 0)} <= runs
     # each run starts from its own seed's encoder (none: from the pretrained model)
@@ -49,7 +49,7 @@ def test_full_grid_has_every_condition_draw_target_and_seed():
 def test_shared_policy_trains_one_encoder_per_condition_for_every_seed():
     cfg = _changed(load_config(FULL), phase2_seed_policy="shared")
     phase2 = [j for j in grid.jobs(cfg) if j.stage == "phase2"]
-    assert [j.seed for j in phase2] == [None] * 8
+    assert [j.seed for j in phase2] == [None] * 9
     assert grid.start_job(cfg, "diverse", 2) == grid.Job("phase2", condition="diverse")
     assert layout.encoder_dir(cfg, "diverse", 2) == cfg.study_dir / "phase2" / "diverse" / "encoder"
 
@@ -98,17 +98,17 @@ def test_per_seed_encoders_differ_by_their_training_seed_only():
     run = grid.Job("phase3", target="xnli", condition="diverse", seed=1)
     assert grid.job_params(cfg, run)["start"] == fps[1]
     # one more seed adds its encoders and runs, and changes nothing that exists
-    more = _changed(cfg, seeds=[0, 1, 2, 3])
+    more = _changed(cfg, seeds=[0, 1, 2, 3, 4, 5])
     assert _rerun(cfg, more) == {"report"}
-    assert {"phase2 diverse/seed3", "phase3 xnli/diverse/seed3"} <= {str(j) for j in grid.jobs(more)}
+    assert {"phase2 diverse/seed5", "phase3 xnli/diverse/seed5"} <= {str(j) for j in grid.jobs(more)}
 
 
 def test_a_selection_parameter_reruns_only_the_conditions_that_choose_languages():
     cfg = load_config(FULL)
-    rerun = _rerun(cfg, _changed(cfg, selection={"k": 3}))
+    rerun = _rerun(cfg, _changed(cfg, selection={"k": 2}))
     chosen = {"diverse", "similar", "random-0", "random-1", "random-2", "en+diverse"}
-    expected = ({"select", "report"} | {f"phase2 {c}/seed{s}" for c in chosen for s in (0, 1, 2)}
-                | {f"phase3 {t}/{c}/seed{s}" for t in ("xnli", "xcopa") for c in chosen for s in (0, 1, 2)})
+    expected = ({"select", "report"} | {f"phase2 {c}/seed{s}" for c in chosen for s in range(5)}
+                | {f"phase3 {t}/{c}/seed{s}" for t in ("xnli", "xcopa") for c in chosen for s in range(5)})
     assert rerun == expected
 
 
@@ -121,8 +121,8 @@ def test_one_condition_parameters_rerun_only_that_condition():
     # The translated data set is read by translate-train only.
     rerun = _rerun(cfg, _changed(cfg, data={"translate_train": "xnli"}))
     assert {j for j in rerun if not j.startswith(("select", "report"))} == (
-        {f"phase2 translate-train/seed{s}" for s in (0, 1, 2)}
-        | {f"phase3 {t}/translate-train/seed{s}" for t in ("xnli", "xcopa") for s in (0, 1, 2)})
+        {f"phase2 translate-train/seed{s}" for s in range(5)}
+        | {f"phase3 {t}/translate-train/seed{s}" for t in ("xnli", "xcopa") for s in range(5)})
 
 
 def test_the_order_of_targets_in_the_file_changes_no_job():
@@ -161,7 +161,7 @@ def test_code_dependencies_follow_the_imports_of_each_stage():
 @pytest.mark.parametrize("module, stages", [
     ("stats.py", {"report"}),
     ("evaluation.py", {"phase3"}),
-    ("selection.py", {"select", "phase2"}),
+    ("selection.py", {"select", "phase2", "report"}),  # the report shows the design (study/design.py)
     ("training.py", {"phase2", "phase3"}),
     ("pretrained.py", {"base_model", "phase2", "phase3"}),
     ("04_analysis.ipynb", {"report"}),
@@ -195,15 +195,15 @@ def test_plan_counts_jobs_and_projects_compute_from_tokens(tmp_path):
     cfg = load_config(FULL)
     table, n = grid.plan(cfg)
     assert n == 3.02e8
-    assert dict(table["jobs"]) == {"select": 1, "phase2": 24, "phase3": 54, "report": 1, "total": 80}
-    # phase 2 by hand: 8 conditions x 3 seeds x budget x epochs x tokens per sequence, 6 N FLOPs each
-    tokens = 8 * 3 * 20000 * 1 * 48
+    assert dict(table["jobs"]) == {"select": 1, "phase2": 45, "phase3": 100, "report": 1, "total": 147}
+    # phase 2 by hand: 9 phase-2 ids x 5 seeds x budget x epochs x tokens per sequence, 6 N FLOPs each
+    tokens = 9 * 5 * 20000 * 1 * 48
     assert table.loc["phase2", "train tokens"] == tokens
     assert table.loc["phase2", "PFLOP"] == pytest.approx(6 * n * tokens / 1e15)
     assert table.loc["phase2", "hours on h100"] == pytest.approx(6 * n * tokens / 2.0e14 / 3600)
-    # phase 3 trains MNLI (392,702 examples, 5 epochs) per run of xnli: 9 conditions x 3 seeds
-    xnli_train = 27 * 392702 * 5 * 48
-    copa_train = 27 * 400 * 5 * 48 * 2  # two choices, one sequence each
+    # phase 3 trains MNLI (392,702 examples, 5 epochs) per run of xnli: 10 conditions x 5 seeds
+    xnli_train = 50 * 392702 * 5 * 48
+    copa_train = 50 * 400 * 5 * 48 * 2  # two choices, one sequence each
     assert table.loc["phase3", "train tokens"] == xnli_train + copa_train
     assert table.loc["total", "PFLOP"] == pytest.approx(table["PFLOP"].drop("total").sum())
 
@@ -306,10 +306,10 @@ def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     stats = dict(line.split() for line in out.split("Job stats:")[1].splitlines()[3:9] if line.strip())
-    assert stats == {"phase2": "24", "phase3": "54", "select": "1", "report": "1", "all": "1",
-                     "total": "81"}
+    assert stats == {"phase2": "45", "phase3": "100", "select": "1", "report": "1", "all": "1",
+                     "total": "148"}
     phase3 = [block for block in out.split("rule phase3:")[1:]]
-    assert len(phase3) == 54
+    assert len(phase3) == 100
     assert all("gpu=1" in b.split("Shell command")[0] and "-p processes 1" in b for b in phase3)
     assert "slurm_partition=gpu" in phase3[0]
     study_dir = tmp_path / "outputs" / "full"
@@ -469,5 +469,5 @@ def test_the_full_study_with_its_commented_families_is_valid_and_planned():
     raw["data"]["families"] = families
     cfg = build_config(raw, FULL)
     table, _ = grid.plan(cfg)
-    assert table["jobs"].to_dict() == {"select": 3, "phase2": 66, "phase3": 138, "report": 1, "total": 208}
-    assert round(table.loc["total", "hours on h100"], 1) == 33.7
+    assert table["jobs"].to_dict() == {"select": 3, "phase2": 125, "phase3": 260, "report": 1, "total": 389}
+    assert round(table.loc["total", "hours on h100"], 1) == 63.5

@@ -63,6 +63,19 @@ FIXTURES = {
              Features({"sentence_pair_id": Value("string"), "yjcaptions_id": Value("string"),
                        "sentence1": Value("string"), "sentence2": Value("string"),
                        "label": ClassLabel(names=["entailment", "contradiction", "neutral"])})),
+    "farstail": ("fa", "train", "train",
+                 [{"premise": "ویژگی های هنر عصر اموی", "hypothesis": f"فرضیه {i}", "label": x}
+                  for i, x in enumerate("ecn")], None),
+    "teca": ("ca", "dev", "validation", [dict(r, id=3247 + i) for i, r in enumerate(_nli_rows())], None),
+    "cdsc_e": ("pl", "train", "train",
+               [{"pair_ID": i, "sentence_A": f"Zdanie {i} .", "sentence_B": f"Inne zdanie {i} .",
+                 "entailment_judgment": i} for i in range(3)],
+               Features({"pair_ID": Value("int32"), "sentence_A": Value("string"),
+                         "sentence_B": Value("string"), "entailment_judgment": ClassLabel(
+                             names=["NEUTRAL", "CONTRADICTION", "ENTAILMENT"])})),
+    "si_nli": ("sl", "train", "train",
+               [{"pair_id": f"P{i}", "premise": f"Premisa {i}.", "hypothesis": f"Hipoteza {i}.",
+                 "label": x} for i, x in enumerate(["entailment", "contradiction", "neutral"])], None),
     "paws_x": ("ja", "train", "train",
                [{"id": i + 1, "sentence1": f"文{i}", "sentence2": f"文{i}。", "label": i % 2}
                 for i in range(4)], None),
@@ -95,6 +108,9 @@ EXPECTED_LABELS = {  # canonical label names (pairs) or right-choice indices, in
     "ocnli": ["contradiction", "entailment", "neutral"],  # CLUE: neutral, entailment, contradiction
     "jnli": ["entailment", "contradiction", "neutral"],  # JGLUE: entailment, contradiction, neutral
     "paws_x": ["different", "paraphrase", "different", "paraphrase"],
+    "farstail": ["entailment", "contradiction", "neutral"],  # e, c, n
+    "cdsc_e": ["neutral", "contradiction", "entailment"],  # KLEJ: NEUTRAL, CONTRADICTION, ENTAILMENT
+    "si_nli": ["entailment", "contradiction", "neutral"],  # strings
     "xcopa": [1, 1], "copa": [1, 1],
     "siqa": [2, 0],  # strings "1".."3"
     "hellaswag": [1],  # strings "0".."3"
@@ -111,11 +127,12 @@ def hub(monkeypatch):
         lang, _split, hub_split, rows, features = FIXTURES[task.name]
         calls.append({"path": path, "name": name, "split": split, "revision": revision})
         assert (split, revision) == (hub_split, task.revision)
-        if task.data_files:  # a parquet export: every split asked for by its files, no config
+        if task.data_files:  # named files: every split asked for by its files, no config
             assert name is None and set(data_files) == set(hub_split.split("+"))
-            assert all(f.endswith(f"/{s}/*.parquet") for s, f in data_files.items())
+            assert data_files == {s: task.data_files[s] for s in data_files}
         else:
             assert name == task.hub_config(lang) and data_files is None
+        assert kw == task.reader  # the file reader's options (FarsTail: tab-separated)
         return Dataset.from_list(rows, features=features)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
@@ -273,3 +290,110 @@ def test_pin_revisions_rewrites_only_revision_lines(tmp_path):
     out = path.read_text()
     assert out == text.replace("  revision: null\n  head", f"  revision: {'a' * 40}\n  head").replace(
         "revision: refs/convert/parquet", f"revision: {'b' * 40}  # was refs/convert/parquet")
+
+
+# -- the wider NLI pool, read by the real datasets call from files in each source's own layout
+# (the repository replaced by a folder; rows from each source's files or card where stored)
+FARSTAIL_PREMISE = ("ویژگی های هنر عصر اموی: ۱- تلفیقی بودن ۲- بازنمایی نوعی تفنن و تفریح ۳- نقاشی های "
+                    "تزئینی و تندیس های بی کیفیت")
+FARSTAIL_TRAIN = (  # dml-qom/FarsTail data/Train-word.csv: the header and rows 1, 5, 6 and 3749
+    "premise\thypothesis\tlabel\n"
+    + FARSTAIL_PREMISE +     "\tنقاشی های تزئینی و تندیس های بی‌کیفیت، یکی از ویژگی های هنر عصر اموی است.\te\n"
+    + FARSTAIL_PREMISE +     "\tبا کیفیت بودن تندیس های دوره اموی، یکی از ویژگی های هنر این دوره است.\tc\n"
+    + FARSTAIL_PREMISE +     "\tدوره امویان عصری است که در آن سنت های هنری تمدن اسلامی پایه گذاری شد.\tn\n"
+    '"از لحاظ عملیاتی میتوان آن را به سه بخش تقسیم کرد : •\tاز تمر چین تا دالامپرداغ ( نقطه مرز مشترک ایران، '
+    'عراق و ترکیه) . •\tاز دالامپرداغ تا دره قطور •\tاز دره قطور تا دیم قشلاق"'
+    "\tمرز مشترک بین ایران و عراق و ترکیه، از تمر چین تا دالامپرداغ است.\te\n")
+FARSTAIL_TEST = (  # its Test-word.csv adds two flags of the hard subsets
+    "premise\thypothesis\tlabel\thard(hypothesis)\thard(overlap)\n"
+    "با شهادت امام رضا(ع) مرحله جدیدی از تلاش ائمه آغاز شد که «دوران محنت اهل بیت» نام دارد."
+    "\tحضرت جواد(ع) در سال ۱۹۵ هجری در مدینه ولادت یافت.\tn\t1\t0\n")
+
+
+def _from_folder(name, folder):
+    from dataclasses import replace
+
+    return replace(TASKS[name], hub_id=str(folder), revision=None)
+
+
+def test_farstail_tab_separated_files_with_quoted_tabs(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "Train-word.csv").write_text(FARSTAIL_TRAIN, encoding="utf-8")
+    (tmp_path / "data" / "Test-word.csv").write_text(FARSTAIL_TEST, encoding="utf-8")
+    task = _from_folder("farstail", tmp_path)
+    train = load_split(task, "fa", "train", _data())
+    assert [task.label_set[x] for x in train["label"]] == ["entailment", "contradiction", "neutral",
+                                                             "entailment"]
+    assert train["premise"][3].count("\t") == 3 and train["hypothesis"][3].endswith("است.")
+    test = load_split(task, "fa", "test", _data())  # the extra columns are dropped
+    assert tuple(test.column_names) == CANONICAL_COLUMNS["pair_classification"]
+    assert list(test["label"]) == [1] and set(test["lang"]) == {"fa"}
+
+
+def test_cdsc_e_parquet_export_labels_in_klej_order(tmp_path):
+    rows = [  # KLEJ's CDSC-E (allegro/klej-cdsc-e viewer), pairs 1, 5 and 10
+        {"pair_ID": 1,
+         "sentence_A": "Chłopiec w czerwonych trampkach skacze wysoko do góry nieopodal fontanny .",
+         "sentence_B": "Chłopiec w bluzce w paski podskakuje wysoko obok brązowej fontanny .",
+         "entailment_judgment": 0},
+        {"pair_ID": 5, "sentence_A": "Pies przebiega po trawie obok stada brązowych krów .",
+         "sentence_B": "Pies biegnie po trawie , a dalej stoją brązowe krowy .", "entailment_judgment": 2},
+        {"pair_ID": 10, "sentence_A": "Żaden mężczyzna nie stoi na przystanku autobusowym .",
+         "sentence_B": "Mężczyzna z żółtą i białą reklamówką w ręce stoi na przystanku obok autobusu .",
+         "entailment_judgment": 1}]
+    features = FIXTURES["cdsc_e"][4]
+    for split in ("train", "validation", "test"):
+        (tmp_path / "cdsc-e" / split).mkdir(parents=True)
+        part = rows if split != "test" else [{**r, "entailment_judgment": -1} for r in rows]
+        Dataset.from_list(part, features=features).to_parquet(tmp_path / "cdsc-e" / split / "0000.parquet")
+    task = _from_folder("cdsc_e", tmp_path)
+    ds = load_split(task, "pl", "train", _data())
+    assert [task.label_set[x] for x in ds["label"]] == ["neutral", "entailment", "contradiction"]
+    assert ds["premise"][2].startswith("Żaden") and len(load_split(task, "pl", "dev", _data())) == 3
+    assert "test" not in task.splits  # its labels are withheld (-1)
+
+
+def test_si_nli_parquet_export_string_labels(tmp_path):
+    card = {  # the SI-NLI card's example row
+        "pair_id": "P0",
+        "premise": "Vendar se je anglikanska večina v grofijah na severu otoka (Ulster) na plebiscitu "
+                   "odločila, da ostane v okviru Velike Britanije.",
+        "hypothesis": "A na glasovanju o priključitvi ozemlja k Severni Irski so se prebivalci ulsterskih "
+                      "grofij, pretežno anglikanske veroizpovedi, izrekli o obstanku pod okriljem VB.",
+        "annotation1": "entailment", "annotator1_id": "annotator_C", "annotation2": "entailment",
+        "annotator2_id": "annotator_A", "annotation3": "", "annotator3_id": "",
+        "annotation_final": "entailment", "label": "entailment"}
+    rows = [card, {**card, "pair_id": "P1", "label": "neutral"},
+            {**card, "pair_id": "P2", "label": "contradiction"}]
+    for split, part in (("train", rows), ("validation", rows[:2])):
+        (tmp_path / "public" / split).mkdir(parents=True)
+        Dataset.from_list(part).to_parquet(tmp_path / "public" / split / "0000.parquet")
+    task = _from_folder("si_nli", tmp_path)
+    ds = load_split(task, "sl", "train", _data())
+    assert [task.label_set[x] for x in ds["label"]] == ["entailment", "neutral", "contradiction"]
+    assert ds["premise"][0] == card["premise"]
+    # the public test split has no labels (""): it is not a split of the registry, and a row
+    # without one elsewhere is named
+    assert "test" not in task.splits
+    Dataset.from_list([{**card, "label": ""}]).to_parquet(tmp_path / "public" / "validation" / "0000.parquet")
+    with pytest.raises(DataError, match=r"column 'label' has label value\(s\) \[''\]; accepted "
+                                        r"\['entailment', 'neutral', 'contradiction'\]"):
+        load_split(task, "sl", "dev", _data())
+
+
+def test_teca_parquet_default_config_splits_by_file_name(tmp_path):
+    rows = [  # the TE-ca card's example: one premise, a hypothesis per label
+        {"id": 3247, "premise": "L'ONU adopta a Marràqueix un pacte no vinculant per les migracions",
+         "hypothesis": "S'acorden unes recomanacions per les persones migrades a Marràqueix", "label": 0},
+        {"id": 2825, "premise": "L'ONU adopta a Marràqueix un pacte no vinculant per les migracions",
+         "hypothesis": "Les persones migrades seran acollides a Marràqueix", "label": 1},
+        {"id": 2431, "premise": "L'ONU adopta a Marràqueix un pacte no vinculant per les migracions",
+         "hypothesis": "L'acord impulsat per l'ONU lluny de tancar-se", "label": 2}]
+    (tmp_path / "data").mkdir()
+    for i, split in enumerate(("train", "validation", "test")):  # push_to_hub's file names
+        Dataset.from_list(rows[i:] or rows).to_parquet(tmp_path / "data" / f"{split}-00000-of-00001.parquet")
+    task = _from_folder("teca", tmp_path)
+    assert [task.label_set[x] for x in load_split(task, "ca", "train", _data())["label"]] == [
+        "entailment", "neutral", "contradiction"]
+    assert list(load_split(task, "ca", "dev", _data())["label"]) == [1, 2]
+    assert list(load_split(task, "ca", "test", _data())["label"]) == [2]
