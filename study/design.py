@@ -82,23 +82,32 @@ class Diagnosis:
 
 def condition_sets(cfg: StudyConfig) -> dict[str, tuple[dict[str, tuple[str, ...]], pd.DataFrame]]:
     """Per phase-2 family: each condition id's phase-2 languages (as the selection stage will
-    choose them) and the distance matrix over English and the family's pool."""
-    from study.selection import candidate_pool, plan_phase2
+    choose them) and the distance matrix over English, the family's pool and translate-train's
+    languages."""
+    from study.selection import candidate_pool
 
     out = {}
     for name, view in cfg.phase2_families().items():
-        pool, _ = candidate_pool(view)
-        langs = [typology.ENGLISH, *sorted(pool)]
+        langs = [typology.ENGLISH, *sorted(candidate_pool(view)[0])]
         if "translate-train" in view.conditions:  # its languages are the targets' own
             langs += [x for x in view.data.translate_train_languages() if x not in langs]
         dist = typology.distance_matrix(langs, view.selection.feature_sets, view.selection.uriel_codes)
-        dist.attrs["pool"] = [typology.ENGLISH, *sorted(pool)]
-        sets = dict(plan_phase2(view, dist).languages)
-        for c in view.conditions:
-            if recipe(c) != c and recipe(c) in sets:  # a replicate trains on its original's languages
-                sets[c] = sets[recipe(c)]
-        out[name] = (sets, dist)
+        out[name] = chosen_sets(view, dist)
     return out
+
+
+def chosen_sets(view: StudyConfig, dist: pd.DataFrame) -> tuple[dict[str, tuple[str, ...]], pd.DataFrame]:
+    """One family's condition sets from a distance matrix that covers English, its pool and
+    translate-train's languages (the selection stage's own matrix covers them)."""
+    from study.selection import candidate_pool, plan_phase2
+
+    sets = dict(plan_phase2(view, dist).languages)
+    for c in view.conditions:
+        if recipe(c) != c and recipe(c) in sets:  # a replicate trains on its original's languages
+            sets[c] = sets[recipe(c)]
+    dist = dist.copy()
+    dist.attrs = {**dist.attrs, "pool": [typology.ENGLISH, *sorted(candidate_pool(view)[0])]}
+    return sets, dist
 
 
 def _side(condition: str, sets: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:

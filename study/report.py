@@ -203,6 +203,37 @@ def significance_table(tasks: dict[str, TaskAnalysis], language: str = "avg") ->
     }, index=pd.MultiIndex.from_arrays([rows["task"], rows["comparison"]], names=["task", "comparison"]))
 
 
+def mde_table(cfg: StudyConfig, analysis: Analysis) -> pd.DataFrame:
+    """The design's predicted minimum detectable effect of each target (study/design.py, from
+    `design.seed_sd`) beside what the runs showed: the observed MDE of the study's comparisons
+    on the average (median, and their range) and the observed spread over seeds of the
+    conditions' average accuracy (median over conditions): the assumption, checked."""
+    from study import design
+
+    predicted = design.predicted_mde(cfg).set_index("target")
+    rows = []
+    for target, p in predicted.iterrows():
+        if target not in analysis.tasks:
+            continue
+        compared = analysis.tasks[target].comparisons
+        observed = compared[(compared.language == "avg") & (compared.control == "")]["mde"]
+        spread = analysis.summary[(analysis.summary.task == target) & (analysis.summary.language == "avg")
+                                  & ~analysis.summary.condition.astype(str).isin(REFERENCE_CONDITIONS)]["std"]
+        rows.append({
+            "target": target, "seeds": int(p.seeds), "test examples": int(p.test_examples),
+            "assumed seed sd (points)": _points(p.seed_sd),
+            "observed seed sd (points, median)": _points(100 * spread.median()),
+            "predicted MDE (points)": _points(p.mde),
+            "observed MDE (points, median)": _points(observed.median()),
+            "observed MDE (range)": (f"{observed.min():.1f} to {observed.max():.1f}" if len(observed)
+                                     else "-")})
+    return pd.DataFrame(rows).set_index("target") if rows else pd.DataFrame()
+
+
+def _points(x: float) -> str:
+    return "-" if x != x else f"{x:.1f}"
+
+
 def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
     """'Does this study detect effects?': each control of each task, its interval and, in
     words, whether it came out as expected; what a failed control means for the rest."""

@@ -99,3 +99,25 @@ def test_plan_prints_the_design_and_its_warnings():
     assert "predicted MDE (xnli, test average, 75,150 examples, 5 seeds, df 4)" in out
     assert "predicted MDE (xcopa): none" in out
     assert "warning" not in result.stderr
+
+
+def test_report_sets_the_prediction_beside_the_observed_mde_and_seed_spread():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from study import report
+
+    cfg = load_config(ROOT / "params/demo.yaml")
+    compared = pd.DataFrame({"language": ["avg", "avg", "avg", "de"], "control": ["positive", "", "", ""],
+                             "mde": [1.0, 4.0, 8.0, 30.0]})
+    summary = pd.DataFrame({"task": "demo_nli", "language": "avg",
+                            "condition": ["en", "diverse", "translate-train"], "std": [0.02, 0.04, 0.5]})
+    analysis = SimpleNamespace(tasks={"demo_nli": SimpleNamespace(comparisons=compared)}, summary=summary)
+    row = report.mde_table(cfg, analysis).loc["demo_nli"]
+    predicted = design.predicted_mde(cfg).set_index("target").loc["demo_nli", "mde"]
+    assert row["predicted MDE (points)"] == f"{predicted:.1f}" and row["assumed seed sd (points)"] == "3.5"
+    # the study's comparisons on the average only (not the controls, not a language), and the
+    # spread of the zero-shot conditions (not the translate-train reference)
+    assert row["observed MDE (points, median)"] == "6.0" and row["observed MDE (range)"] == "4.0 to 8.0"
+    assert row["observed seed sd (points, median)"] == "3.0"
