@@ -131,7 +131,8 @@ def comparison_pairs(cfg: StudyConfig) -> list[tuple[str, str, str]]:
     conditions it runs (`COMPARISONS`); each condition is also compared with `none`,
     which has no phase-2 data and so no row here."""
     have = set(cfg.conditions)
-    pairs = [(kind, a, b) for kind, (a, b) in CONTROLS.items() if {a, b} <= have]
+    # controls are made within a one-family study only (the report's rule)
+    pairs = [] if cfg.data.families else [(kind, a, b) for kind, (a, b) in CONTROLS.items() if {a, b} <= have]
     return pairs + [("", a, b) for a, b in COMPARISONS if {a, b} <= have]
 
 
