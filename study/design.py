@@ -235,10 +235,12 @@ def random_sets(cfg: StudyConfig, chosen) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def diagnose(cfg: StudyConfig) -> Diagnosis:
+def diagnose(cfg: StudyConfig, mde: bool = True) -> Diagnosis:
+    """The design table, the confound, the random draws and (with `mde`, which counts the
+    test examples: it reads local data) the predicted MDE."""
     chosen = condition_sets(cfg)
-    return Diagnosis(table=design_table(cfg, chosen), confound=confound(chosen), mde=predicted_mde(cfg),
-                     random_sets=random_sets(cfg, chosen))
+    return Diagnosis(table=design_table(cfg, chosen), confound=confound(chosen),
+                     mde=predicted_mde(cfg) if mde else pd.DataFrame(), random_sets=random_sets(cfg, chosen))
 
 
 def warnings(diagnosis: Diagnosis, cfg: StudyConfig) -> list[str]:
@@ -268,7 +270,7 @@ def warnings(diagnosis: Diagnosis, cfg: StudyConfig) -> list[str]:
 
 def enforce(cfg: StudyConfig, diagnosis: Diagnosis | None = None) -> list[str]:
     """The design's warnings; a ConfigError instead with design.weak_contrast: error."""
-    found = warnings(diagnosis or diagnose(cfg), cfg)
+    found = warnings(diagnosis or diagnose(cfg, mde=False), cfg)  # reads no data
     if found and cfg.design.weak_contrast == "error":
         raise ConfigError(f"{cfg.source_file}: the design cannot answer its question "
                           f"(design.weak_contrast: error): " + "; ".join(found))

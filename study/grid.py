@@ -541,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from study.config import ConfigError, load_config
     from study.data import DataError
+    from study.typology import TypologyError  # the design check computes distances
 
     parser = argparse.ArgumentParser(prog="python -m study.grid", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -595,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognised arguments: {' '.join(extra)}")
         clean(args.params, args.yes, ask=input if sys.stdin.isatty() or args.yes else _no_tty)
         return 0
-    except (ConfigError, DataError, StudyLocked, RuntimeError, KeyError, OSError) as e:
+    except (ConfigError, DataError, TypologyError, StudyLocked, RuntimeError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
