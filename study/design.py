@@ -136,7 +136,14 @@ def comparison_pairs(cfg: StudyConfig) -> list[tuple[str, str, str]]:
     return pairs + [("", a, b) for a, b in COMPARISONS if {a, b} <= have]
 
 
+TABLE_COLUMNS = ["family", "comparison", "control", "a_languages", "b_languages", "shared", "overlap",
+                 "a_pairwise", "b_pairwise", "a_to_english", "b_to_english", "a_families", "b_families",
+                 "a_scripts", "b_scripts"]
+
+
 def design_table(cfg: StudyConfig, chosen=None) -> pd.DataFrame:
+    """One row per (family, comparison) whose two sides both train in phase 2 (none of them
+    where the study has only `none` and one condition)."""
     chosen = condition_sets(cfg) if chosen is None else chosen
     rows = []
     for family, (sets, dist) in chosen.items():
@@ -163,7 +170,7 @@ def design_table(cfg: StudyConfig, chosen=None) -> pd.DataFrame:
                 "a_scripts": ", ".join(sorted(set().union(*(d["scripts"] for d in da)))),
                 "b_scripts": ", ".join(sorted(set().union(*(d["scripts"] for d in db)))),
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def confound(chosen) -> pd.DataFrame:
@@ -281,7 +288,9 @@ def summary(diagnosis: Diagnosis, cfg: StudyConfig) -> str:
     """The diagnosis as text for the console (`plan`, `check`)."""
     t = diagnosis.table
     lines = ["design: what each comparison's phase-2 language sets differ in (study/design.py)"]
-    if len(t):
+    if not len(t):
+        lines.append("(no comparison between two conditions that train in phase 2)")
+    else:
         shown = pd.DataFrame({
             **({"family": t.family} if cfg.data.families else {}),
             "comparison": t.comparison + t.control.map(lambda c: f" ({c} control)" if c else ""),
