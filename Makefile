@@ -12,7 +12,7 @@ CORES  ?= $(shell nproc 2>/dev/null || echo 2)
 # apt-get as root, or through sudo where that exists
 APT    := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: demo study plan check clean test test-faults bench lab lint
+.PHONY: demo study report plan check clean test test-faults bench lab lint
 
 $(STAMP): pyproject.toml
 	# Debian's chromium renders the report in the report test (headless, offline).
@@ -33,6 +33,10 @@ demo: $(STAMP)
 ## on a SLURM cluster: make study PARAMS=params/full.yaml PROFILE=workflow/profiles/slurm
 study: $(STAMP)
 	$(BIN)/python -m study.grid run $(PARAMS) --cores $(CORES) $(if $(PROFILE),--profile $(PROFILE))
+
+## report: render the report again from the finished runs (after editing a figure or the report), no training
+report: $(STAMP)
+	$(BIN)/python -m study.grid run $(PARAMS) --cores $(CORES) --forcerun report
 
 ## plan: the jobs per stage and the projected compute of a study, without running it
 plan: $(STAMP)

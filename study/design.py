@@ -2,7 +2,7 @@
 
 `diagnose(cfg)` chooses every condition's phase-2 languages exactly as the data-selection
 stage will (`selection.plan_phase2` over the same URIEL distances) and reports, for
-every comparison the report will make (`COMPARISONS` and the `CONTROLS`), what the
+every comparison the report will make (`stats.COMPARISONS` and the controls), what the
 two conditions' language sets are and how far apart:
 
 - the languages of each side and their overlap;
@@ -21,7 +21,7 @@ Two figures go with the table:
   source): standard error^2 = 2 seed_sd^2 / seeds (two conditions, each trained on its own
   seeds) + 0.5 / n (the test examples' part at its largest: independent errors at 50%
   accuracy), df = seeds - 1, and the same t formula as the observed MDE
-  (`minimum_detectable_effect`). The report sets it beside the observed one.
+  (`stats.minimum_detectable_effect`). The report sets it beside the observed one.
 
 `warnings(diagnosis, cfg)` names a weak contrast in one line each: `diverse` and `similar`
 sharing more than `design.max_overlap` of their languages, differing by less than
@@ -41,32 +41,7 @@ import pandas as pd
 
 from study import typology
 from study.config import ConfigError, StudyConfig, recipe
-
-COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("diverse", "random"), ("en+diverse", "en"))
-"""The study's paired comparisons (STUDY.md); the report also compares every condition
-with `none`."""
-CONTROLS = {"positive": ("translate-train", "en"), "negative": ("en-replicate", "en")}
-"""Does the study detect effects? Comparisons whose answer is known (STUDY.md): training
-phase 2 on the test languages themselves must beat English (positive), and a replicate
-of `en` must not differ from `en` (negative, A/A). Compared on the non-English languages
-(`zero-shot`: their examples pooled) and per language, each control Holm-corrected as a
-family of its own."""
-
-
-def minimum_detectable_effect(standard_error: float, alpha: float = 0.05, power: float = 0.8,
-                              df: float = np.inf) -> float:
-    """Smallest true accuracy difference that a t test with this standard error and degrees
-    of freedom finds with `power` at two-sided level `alpha`:
-    (t_(1-alpha/2, df) + t_(power, df)) * standard_error (z quantiles for large df).
-
-    With `stats.paired_test`'s standard error and df this is the design's: more seeds shrink the
-    seed part of the error and raise the df, more test examples shrink the example part.
-    With one seed it is the familiar (z + z) * sd / sqrt(n), sd the spread of the
-    per-example differences."""
-    from scipy.stats import t as student
-
-    return float((student.ppf(1 - alpha / 2, df) + student.ppf(power, df)) * standard_error)
-
+from study.stats import COMPARISONS, CONTROLS, minimum_detectable_effect
 
 WIDEN = ("data.phase2_pool (more pool tasks and languages), data.families (another task family "
          "with a wider pool) or selection.k")
@@ -128,7 +103,7 @@ def _describe(langs: tuple[str, ...], dist: pd.DataFrame) -> dict:
 
 def comparison_pairs(cfg: StudyConfig) -> list[tuple[str, str, str]]:
     """(control, a, b) for the controls the study has and every comparison of STUDY.md whose
-    conditions it runs (`COMPARISONS`); each condition is also compared with `none`,
+    conditions it runs (`stats.COMPARISONS`); each condition is also compared with `none`,
     which has no phase-2 data and so no row here."""
     have = set(cfg.conditions)
     # controls are made within a one-family study only (the report's rule)

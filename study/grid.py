@@ -137,20 +137,19 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-# The grid's own command line (plan, check, run, clean) runs in the user's shell, never in a
-# job: what only its `main` imports (the design check) is not code a job runs, and editing it
-# reruns nothing. Every other function's imports count, however deep.
-COMMAND_LINE_ONLY = {"study.grid": "main"}
+# Code that launches, schedules, checks or times a job cannot change what the job computes:
+# a fingerprint neither counts it nor follows its imports, and editing it reruns nothing.
+NOT_RESULTS = frozenset({"study.grid", "study.preflight", "study.runner", "study.warm", "study.timing",
+                         "study.launch"})
+# Code that only shows the reader a figure or a table counts for the report, which is what
+# it shows, and for no training or selection job: editing it reruns the report alone (the
+# figures in the executed selection and training notebooks may then be stale).
+PRESENTATION = frozenset({"study.plots", "study.datacard", "study.design"})
 
 
-def _study_imports(tree: ast.AST, module: str | None = None) -> set[str]:
-    """`study` modules imported anywhere in a module or cell (function-level imports too),
-    except in the body of its command-line-only function (COMMAND_LINE_ONLY)."""
+def _study_imports(tree: ast.AST) -> set[str]:
+    """`study` modules imported anywhere in a module or cell (function-level imports too)."""
     found = set()
-    skip = COMMAND_LINE_ONLY.get(module or "")
-    if skip and isinstance(tree, ast.Module):
-        tree = ast.Module(body=[n for n in tree.body
-                                if not (isinstance(n, ast.FunctionDef) and n.name == skip)], type_ignores=[])
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "study" or node.module.startswith("study."):
@@ -162,8 +161,10 @@ def _study_imports(tree: ast.AST, module: str | None = None) -> set[str]:
 
 @cache
 def code_files(stage: str) -> tuple[Path, ...]:
-    """The files a stage's job runs: its notebook, the `study` modules it imports,
-    transitively, and the package's data files (the task registry, the demo lexicons)."""
+    """The files whose code computes a stage's outputs: its notebook, the `study` modules it
+    imports, transitively, except NOT_RESULTS (and PRESENTATION but for the report), and the
+    package data files those modules name (the demo lexicons). The task registry counts per
+    entry, in the job's parameters (`job_params`: the entries of the tasks it reads)."""
     entry = ENTRY[stage]
     if entry.endswith(".ipynb"):  # read as JSON: nbformat's import costs seconds in every job
         cells = json.loads((NOTEBOOKS / entry).read_text(encoding="utf-8"))["cells"]
@@ -173,17 +174,22 @@ def code_files(stage: str) -> tuple[Path, ...]:
     else:
         roots, files = {entry}, set()
     seen: set[str] = set()
-    todo = list(roots | {"study.config", "study.runner"})  # every job: the config, the runner
+    todo = list(roots | {"study.config"})  # every job parses its params
+    skip = NOT_RESULTS | (PRESENTATION if stage != "report" else frozenset())
+    texts = []
     while todo:
         module = todo.pop()
-        if module in seen:
+        if module in seen or module in skip:
             continue
         seen.add(module)
         path = _module_file(module)
-        todo += _study_imports(ast.parse(path.read_text(encoding="utf-8")), module)
+        text = path.read_text(encoding="utf-8")
+        todo += _study_imports(ast.parse(text))
         files.add(path)
-    files |= {p for p in PACKAGE.iterdir() if p.suffix in (".yaml", ".yml")}
-    return tuple(sorted(files))
+        texts.append(text)
+    named = {p for p in PACKAGE.iterdir() if p.suffix in (".yaml", ".yml") and p.name != "tasks.yaml"
+             and any(p.name in t for t in texts)}
+    return tuple(sorted(files | named))
 
 
 def code_hash(stage: str) -> str:
@@ -230,8 +236,49 @@ def _selection_keys(cfg: StudyConfig, condition: str) -> dict:
     return keys
 
 
+def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
+    """The registry entries a job reads: the evaluation sets (kept out of phase-2 data) and
+    the phase-2 data of every condition (selection) or of its own (phase 2: English tasks,
+    pool tasks or the translated set, as `_selection_keys`); its target's train task and
+    evaluation sets (phase 3); all of them (the report)."""
+    d = cfg.data
+    evaluated = {task for t in d.targets for task, _ in d.evaluated(t)}
+    everything = evaluated | {t.train for t in d.targets.values()} | {
+        *(d.phase2_en or ()), *(d.phase2_pool or ()), *([d.translate_train] if d.translate_train else []),
+        *(t for f in d.families.values() for t in (*f.phase2_en, *f.phase2_pool))}
+    if job.stage == "phase3":
+        return sorted({d.targets[job.target].train, *(task for task, _ in d.evaluated(job.target))})
+    if job.stage == "select":
+        view = cfg.phase2_families()[job.family] if job.family else cfg
+        return sorted(evaluated | {*view.data.phase2_en, *view.data.phase2_pool}
+                      | ({d.translate_train} if d.translate_train else set()))
+    if job.stage == "phase2":
+        view, kind, _ = slice_of(cfg, job.condition, check=False)
+        kind = recipe(kind)
+        reads = set(evaluated)
+        if kind in ("en", "en+diverse"):
+            reads |= set(view.data.phase2_en)
+        if kind not in ("en", "translate-train"):
+            reads |= set(view.data.phase2_pool)
+        if kind == "translate-train":
+            reads.add(d.translate_train)
+        return sorted(reads)
+    return sorted(everything) if job.stage == "report" else []
+
+
+def _entries(cfg: StudyConfig, job: Job) -> dict:
+    from dataclasses import asdict
+
+    return {name: asdict(TASKS[name]) for name in tasks_read(cfg, job)}
+
+
 def job_params(cfg: StudyConfig, job: Job) -> dict:
-    """The parameters a job reads (and nothing else: a change elsewhere leaves it alone)."""
+    """The parameters a job reads (and nothing else: a change elsewhere leaves it alone),
+    with the registry entries of the tasks it reads."""
+    return {**_job_params(cfg, job), **({"tasks": e} if (e := _entries(cfg, job)) else {})}
+
+
+def _job_params(cfg: StudyConfig, job: Job) -> dict:
     r = cfg.resolved()
     if job.stage == "base_model":
         return _common(cfg)

@@ -46,8 +46,6 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from study.design import COMPARISONS, CONTROLS, minimum_detectable_effect  # noqa: F401 (the design's)
-
 RESAMPLES = 2000
 
 
@@ -178,7 +176,30 @@ def holm(pvalues) -> np.ndarray:
     return multipletests(pvalues, method="holm")[1]
 
 
+def minimum_detectable_effect(standard_error: float, alpha: float = 0.05, power: float = 0.8,
+                              df: float = np.inf) -> float:
+    """Smallest true accuracy difference that a t test with this standard error and degrees
+    of freedom finds with `power` at two-sided level `alpha`:
+    (t_(1-alpha/2, df) + t_(power, df)) * standard_error (z quantiles for large df).
+
+    With `paired_test`'s standard error and df this is the design's: more seeds shrink the
+    seed part of the error and raise the df, more test examples shrink the example part.
+    With one seed it is the familiar (z + z) * sd / sqrt(n), sd the spread of the
+    per-example differences."""
+    from scipy.stats import t as student
+
+    return float((student.ppf(1 - alpha / 2, df) + student.ppf(power, df)) * standard_error)
+
+
 # -- study level: read the runs' predictions, compare the conditions --------------------
+COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("diverse", "random"), ("en+diverse", "en"))
+"""The study's paired comparisons (STUDY.md), plus every condition against `none`."""
+CONTROLS = {"positive": ("translate-train", "en"), "negative": ("en-replicate", "en")}
+"""Does the study detect effects? Comparisons whose answer is known (STUDY.md): training
+phase 2 on the test languages themselves must beat English (positive), and a replicate
+of `en` must not differ from `en` (negative, A/A). Compared on the non-English languages
+(`zero-shot`: their examples pooled) and per language, each control Holm-corrected as a
+family of its own."""
 ZERO_SHOT = "zero-shot"
 LEVEL = 0.05
 

@@ -154,14 +154,26 @@ def test_code_dependencies_follow_the_imports_of_each_stage():
     assert "stats.py" not in names["phase2"] | names["phase3"] | names["select"]
     assert "evaluation.py" in names["phase3"] and "evaluation.py" not in names["phase2"]
     assert {"training.py", "multitask.py", "selection.py"} <= names["phase2"]
-    assert "tasks.yaml" in names["select"] and "typology.py" in names["select"]
-    assert all({"config.py", "grid.py", "runner.py"} <= n for s, n in names.items() if s != "base_model")
+    assert "typology.py" in names["select"] and "config.py" in set.intersection(*names.values())
+    # what launches, schedules, checks or times a job is no stage's result code; what only
+    # shows a figure or table is the report's alone; the registry counts per entry (below)
+    assert not {"grid.py", "runner.py", "warm.py", "preflight.py", "timing.py", "launch.py",
+                "tasks.yaml"} & set.union(*names.values())
+    assert {"plots.py", "datacard.py", "design.py"} & set.union(*(names[s] for s in grid.STAGES
+                                                                   if s != "report")) == set()
+    assert "plots.py" in names["report"]
 
 
 @pytest.mark.parametrize("module, stages", [
     ("stats.py", {"report"}),
     ("evaluation.py", {"phase3"}),
     ("selection.py", {"select", "phase2", "report"}),  # the report shows the design (study/design.py)
+    ("plots.py", {"report"}),
+    ("report.py", {"report"}),
+    ("grid.py", set()),
+    ("runner.py", set()),
+    ("warm.py", set()),
+    ("preflight.py", set()),
     ("training.py", {"phase2", "phase3"}),
     ("pretrained.py", {"base_model", "phase2", "phase3"}),
     ("04_analysis.ipynb", {"report"}),
@@ -184,11 +196,43 @@ def test_editing_a_module_reruns_every_job_that_runs_it_and_no_other(monkeypatch
         return grid.start_job(cfg, job.condition, job.seed)
 
     direct = {str(j) for j in jobs if j.stage in stages}
+    if not stages:
+        assert changed == set()
+        return
     expected = direct | {str(j) for j in jobs if j.stage == "phase3" and str(starts_from(j)) in direct}
     assert changed == expected
     assert {j.stage for j in jobs if str(j) in changed} >= stages
     if module == "selection.py":  # `none` trains from the base model: its runs stay
         assert not any("none" in j for j in changed) and any("phase3" in j for j in changed)
+
+
+def test_a_registry_entry_counts_only_for_the_jobs_that_read_its_task(monkeypatch):
+    from dataclasses import replace
+
+    cfg = load_config(ROOT / "params" / "demo.yaml")
+    jobs = grid.jobs(cfg)
+    before = {str(j): grid.fingerprint(cfg, j) for j in jobs}
+
+    def changed(task, **edit):
+        monkeypatch.setitem(grid.TASKS, task, replace(grid.TASKS[task], **edit))
+        try:
+            return {str(j) for j in jobs if grid.fingerprint(cfg, j) != before[str(j)]}
+        finally:
+            monkeypatch.undo()
+
+    assert changed("hellaswag", license="edited") == set()  # a task the demo never reads
+    # a target: its runs; the selection and phase 2, which keep its test sets out of their
+    # data, and the runs that start from phase 2; the report. Not demo_nli from the base model.
+    edited = changed("demo_choice", license="edited")
+    runs = {str(j) for j in jobs if j.stage == "phase3" and j.target == "demo_choice"}
+    assert runs <= edited and {"select", "report"} <= edited
+    assert {str(j) for j in jobs if j.stage == "phase2"} <= edited
+    assert "base_model" not in edited and not any(j.startswith("phase3 demo_nli/none") for j in edited)
+    # demo_nli is the demo's phase-2 data and its NLI target: all but the base model and the
+    # demo_choice runs that start from it
+    edited = changed("demo_nli", license="edited")
+    assert edited == {str(j) for j in jobs if j.stage != "base_model"
+                      and not (j.stage == "phase3" and j.target == "demo_choice" and j.condition == "none")}
 
 
 def test_plan_counts_jobs_and_projects_compute_from_tokens(tmp_path):

@@ -5,6 +5,7 @@ wrote: metrics, predictions, XTREME exports, provenance and the HTML report.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -387,6 +388,50 @@ def test_editing_one_parameter_reruns_only_the_jobs_that_read_it(study):
     finally:
         params.write_text(original)
     assert _dry_run_jobs(params, tmp / "wd") == {}  # as it was: nothing to do
+
+
+def test_editing_code_reruns_only_the_jobs_whose_results_it_can_change(study, tmp_path):
+    """Real Snakemake dry runs over a copy of the code (first on the PYTHONPATH) after the
+    finished study: a figure or the report reruns the report; the CLI, the fork server,
+    preflight, the runner or an unread registry entry rerun nothing; training reruns phases
+    2 and 3."""
+    import shutil
+
+    cfg, params, tmp = study
+    code = tmp_path / "code"
+    for folder in ("study", "workflow", "notebooks"):
+        shutil.copytree(ROOT / folder, code / folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def dry_run() -> dict[str, int]:
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(code / "workflow" / "Snakefile"), "--cores", "2",
+             "--config", f"params={params}", "--dry-run"], cwd=tmp / "wd", capture_output=True, text=True,
+            timeout=300, env={**os.environ, "PYTHONPATH": str(code)})
+        out = result.stdout + result.stderr
+        assert result.returncode == 0, out[-3000:]
+        if "Nothing to be done" in out:
+            return {}
+        table = out.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+        return {name: int(n) for name, n in (line.split() for line in table if line.strip())}
+
+    def edit(*paths: str) -> None:
+        for path in paths:
+            with open(code / path, "a", encoding="utf-8") as f:
+                f.write("\n# edited\n" if path.endswith(".py") else "\n")
+
+    assert dry_run() == {}  # the copy is the code that ran
+    tasks = (code / "study" / "tasks.yaml").read_text()
+    # hellaswag's entry, a task the study never reads
+    (code / "study" / "tasks.yaml").write_text(tasks.replace("license: MIT", "license: MIT (edited)"))
+    edit("study/grid.py", "study/warm.py", "study/preflight.py", "study/runner.py", "study/timing.py")
+    assert dry_run() == {}
+    edit("study/plots.py", "study/report.py", "notebooks/04_analysis.ipynb")
+    assert dry_run() == {"report": 1, "all": 1, "total": 2}
+    edit("study/training.py")
+    encoders = len(grid.phase2_conditions(cfg)) * len(cfg.seeds)
+    runs = len(grid.run_conditions(cfg)) * len(cfg.data.targets) * len(cfg.seeds)
+    assert dry_run() == {"phase2": encoders, "phase3": runs, "report": 1, "all": 1,
+                         "total": encoders + runs + 2}
 
 
 def test_report_checks_every_output_against_the_current_params_and_code(study):
