@@ -109,7 +109,7 @@ def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None
     values, missing = [], []
     for feature_set in feature_sets:
         try:
-            values.append(float(uriel().new_distance(feature_set, ca, cb)))
+            values.append(_uriel_distance(feature_set, ca, cb))
         except ValueError as exc:
             if "Unknown languages" in str(exc):
                 raise TypologyError(
@@ -128,6 +128,19 @@ def pair_distance(a: str, b: str, feature_sets: Sequence[str], gaps: list | None
             gaps.append({"pair": f"{a}-{b}", "feature_set": feature_set,
                          "fallback": f"mean over {', '.join(used)}"})
     return float(np.mean(values))
+
+
+_DISTANCES: dict[tuple[str, str, str], float] = {}
+
+
+def _uriel_distance(feature_set: str, ca: str, cb: str) -> float:
+    """urielplus's distance of two URIEL codes over one feature set, computed once per process
+    (URIEL's data does not change while it runs; the design check and the selection stage
+    ask for the same pairs). Its ValueErrors (unknown codes, no shared feature) pass through."""
+    key = (feature_set, *sorted((ca, cb)))
+    if key not in _DISTANCES:
+        _DISTANCES[key] = float(uriel().new_distance(feature_set, ca, cb))
+    return _DISTANCES[key]
 
 
 def distance_matrix(langs: Sequence[str], feature_sets: Sequence[str],
