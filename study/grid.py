@@ -243,9 +243,6 @@ def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
     evaluation sets (phase 3); all of them (the report)."""
     d = cfg.data
     evaluated = {task for t in d.targets for task, _ in d.evaluated(t)}
-    everything = evaluated | {t.train for t in d.targets.values()} | {
-        *(d.phase2_en or ()), *(d.phase2_pool or ()), *([d.translate_train] if d.translate_train else []),
-        *(t for f in d.families.values() for t in (*f.phase2_en, *f.phase2_pool))}
     if job.stage == "phase3":
         return sorted({d.targets[job.target].train, *(task for task, _ in d.evaluated(job.target))})
     if job.stage == "select":
@@ -263,7 +260,11 @@ def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
         if kind == "translate-train":
             reads.add(d.translate_train)
         return sorted(reads)
-    return sorted(everything) if job.stage == "report" else []
+    if job.stage == "report":
+        return sorted(evaluated | {t.train for t in d.targets.values()} | {
+            *(d.phase2_en or ()), *(d.phase2_pool or ()), *([d.translate_train] if d.translate_train else []),
+            *(t for f in d.families.values() for t in (*f.phase2_en, *f.phase2_pool))})
+    return []
 
 
 def _entries(cfg: StudyConfig, job: Job) -> dict:

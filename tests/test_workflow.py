@@ -357,7 +357,11 @@ def test_selection_notebook_shows_sets_scores_distances_and_both_figures(study):
 
 
 def _dry_run_jobs(params: Path, workdir: Path) -> dict[str, int]:
-    result = snakemake(params, workdir, "--dry-run")
+    return _job_stats(snakemake(params, workdir, "--dry-run"))
+
+
+def _job_stats(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """A Snakemake dry run's job counts per rule ({} when there is nothing to do)."""
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     if "Nothing to be done" in out:
@@ -407,12 +411,7 @@ def test_editing_code_reruns_only_the_jobs_whose_results_it_can_change(study, tm
             [sys.executable, "-m", "snakemake", "-s", str(code / "workflow" / "Snakefile"), "--cores", "2",
              "--config", f"params={params}", "--dry-run"], cwd=tmp / "wd", capture_output=True, text=True,
             timeout=300, env={**os.environ, "PYTHONPATH": str(code)})
-        out = result.stdout + result.stderr
-        assert result.returncode == 0, out[-3000:]
-        if "Nothing to be done" in out:
-            return {}
-        table = out.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
-        return {name: int(n) for name, n in (line.split() for line in table if line.strip())}
+        return _job_stats(result)
 
     def edit(*paths: str) -> None:
         for path in paths:
