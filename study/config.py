@@ -22,30 +22,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from study.conditions import CONDITIONS, KINDS, REPLICATES, ConditionId
 from study.registry import TASKS
 
-CONDITIONS = ("none", "en", "diverse", "similar", "random", "en+diverse", "translate-train",
-              "en-replicate")
-"""Phase-2 conditions (see STUDY.md). `translate-train` (machine-translated data in the
-target languages) is a reference that is not zero-shot; the report labels it so.
-`en-replicate` is the negative control (A/A): `en`'s recipe again, see REPLICATES."""
-REFERENCE_CONDITIONS = ("translate-train",)
-REPLICATES = {"en-replicate": "en"}
-"""Negative-control conditions -> the condition whose recipe each repeats: the same data
-source, budget and hyperparameters, with its own phase-2 data draw and training seed
-(`replicate_seed`). Its comparison with the original must come out not significant."""
 REPLICATE_SEED_OFFSET = 1000
-
-
-def recipe(condition: str) -> str:
-    """The condition whose data recipe `condition` follows (itself, or a replicate's original)."""
-    return REPLICATES.get(condition, condition)
 
 
 def replicate_seed(condition: str, seed: int) -> int:
     """The seed a condition draws its phase-2 data and trains with, given the study's: a
     replicate's is offset, so that it is another draw of the same recipe."""
-    return seed + REPLICATE_SEED_OFFSET if condition in REPLICATES else seed
+    return seed + REPLICATE_SEED_OFFSET if ConditionId.parse(condition).kind in REPLICATES else seed
 
 
 PHASE2_STREAM = 2
@@ -63,15 +49,6 @@ def phase2_training_seed(condition: str, seed: int) -> int:
     entropy = [replicate_seed(condition, seed), PHASE2_STREAM]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
 
-
-def condition_label(condition: str) -> str:
-    """A condition's name in the report's tables and figures: references marked as not
-    zero-shot, the pooled random draws marked as pooled."""
-    if condition.rpartition("/")[2] == "random":
-        return f"{condition} (draws pooled)"
-    if condition.rpartition("/")[2] in REPLICATES:
-        return f"{condition} (negative control)"
-    return f"{condition} (reference, not zero-shot)" if condition in REFERENCE_CONDITIONS else condition
 
 FEATURE_SETS = ("syntactic", "phonological", "inventory")
 
@@ -583,7 +560,7 @@ class StudyConfig(_Section):
     def _k_fits_the_pool(self) -> StudyConfig:
         """diverse, similar, random and en+diverse choose k languages from each family's pool:
         its non-English languages that no target of the family is evaluated on."""
-        chooses = [c for c in self.conditions if c in ("diverse", "similar", "random", "en+diverse")]
+        chooses = [c for c in self.conditions if KINDS[c].choose]
         if not chooses:
             return self
         for name, family in self.phase2_families().items():
@@ -628,7 +605,7 @@ class StudyConfig(_Section):
             "data": self.data.model_copy(update={"phase2_en": f.phase2_en, "phase2_pool": f.phase2_pool,
                                                  "families": {}}),
             # translate-train's data is the target task's own: the first family's slice has it
-            "conditions": tuple(c for c in self.conditions if c != "translate-train" or name == first)})
+            "conditions": tuple(c for c in self.conditions if KINDS[c].per_family or name == first)})
             for name, f in self.data.families.items()}
 
     def resolved(self) -> dict[str, Any]:

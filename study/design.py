@@ -2,7 +2,7 @@
 
 `diagnose(cfg)` chooses every condition's phase-2 languages exactly as the data-selection
 stage will (`selection.plan_phase2` over the same URIEL distances) and reports, for
-every comparison the report will make (`stats.COMPARISONS` and the controls), what the
+every comparison the report will make (`conditions.COMPARISONS` and the controls), what the
 two conditions' language sets are and how far apart:
 
 - the languages of each side and their overlap;
@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from study import typology
-from study.config import ConfigError, StudyConfig, recipe
-from study.stats import COMPARISONS, CONTROLS, minimum_detectable_effect
+from study.conditions import COMPARISONS, CONTROLS, KINDS, ConditionId, recipe
+from study.config import ConfigError, StudyConfig
+from study.stats import minimum_detectable_effect
 
 WIDEN = ("data.phase2_pool (more pool tasks and languages), data.families (another task family "
          "with a wider pool) or selection.k")
@@ -64,7 +65,7 @@ def condition_sets(cfg: StudyConfig) -> dict[str, tuple[dict[str, tuple[str, ...
     out = {}
     for name, view in cfg.phase2_families().items():
         langs = [typology.ENGLISH, *sorted(candidate_pool(view)[0])]
-        if "translate-train" in view.conditions:  # its languages are the targets' own
+        if any("translated" in KINDS[c].reads for c in view.conditions):  # the targets' own languages
             langs += [x for x in view.data.translate_train_languages() if x not in langs]
         dist = typology.distance_matrix(langs, view.selection.feature_sets, view.selection.uriel_codes)
         out[name] = chosen_sets(view, dist)
@@ -87,8 +88,8 @@ def chosen_sets(view: StudyConfig, dist: pd.DataFrame) -> tuple[dict[str, tuple[
 
 def _side(condition: str, sets: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
     """The language set(s) of one side of a comparison: `random` is every draw."""
-    if condition == "random":
-        return [v for k, v in sets.items() if k.startswith("random-")]
+    if KINDS[condition].choose == "random":  # every draw
+        return [v for k, v in sets.items() if ConditionId.parse(k).pooled == ConditionId(condition)]
     return [sets[condition]] if condition in sets else []
 
 
@@ -103,7 +104,7 @@ def _describe(langs: tuple[str, ...], dist: pd.DataFrame) -> dict:
 
 def comparison_pairs(cfg: StudyConfig) -> list[tuple[str, str, str]]:
     """(control, a, b) for the controls the study has and every comparison of STUDY.md whose
-    conditions it runs (`stats.COMPARISONS`); each condition is also compared with `none`,
+    conditions it runs (`conditions.COMPARISONS`); each condition is also compared with `none`,
     which has no phase-2 data and so no row here."""
     have = set(cfg.conditions)
     # controls are made within a one-family study only (the report's rule)
@@ -123,8 +124,6 @@ def design_table(cfg: StudyConfig, chosen=None) -> pd.DataFrame:
     rows = []
     for family, (sets, dist) in chosen.items():
         for control, a, b in comparison_pairs(cfg):
-            if (a == "translate-train" or b == "translate-train") and "translate-train" not in sets:
-                continue  # translate-train belongs to the first family's slice
             left, right = _side(a, sets), _side(b, sets)
             if not left or not right:
                 continue
@@ -203,7 +202,7 @@ def predicted_mde(cfg: StudyConfig, seeds: int | None = None) -> pd.DataFrame:
 def random_sets(cfg: StudyConfig, chosen) -> pd.DataFrame:
     rows = []
     for family, (sets, _) in chosen.items():
-        draws = [frozenset(v) for k, v in sets.items() if k.startswith("random-")]
+        draws = [frozenset(v) for k, v in sets.items() if ConditionId.parse(k).is_draw]
         if not draws:
             continue
         view = cfg.phase2_families()[family]

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from study.config import StudyConfig, recipe, replicate_seed
+from study import conditions
+from study.conditions import ConditionId
+from study.config import StudyConfig, replicate_seed
 from study.registry import TASKS
 
 PACKAGE = Path(__file__).resolve().parent
@@ -41,27 +43,11 @@ ENTRY = {
 
 
 # -- the jobs -----------------------------------------------------------------------------
-def _family_ids(cfg: StudyConfig) -> list[str]:
-    """One family's phase-2 condition ids: every condition but `none`, `random` as one id
-    per draw."""
-    ids = []
-    for c in cfg.conditions:
-        if c == "random":
-            ids += [f"random-{d}" for d in range(cfg.selection.random_draws)]
-        elif c != "none":
-            ids.append(c)
-    return ids
-
-
 def phase2_conditions(cfg: StudyConfig) -> list[str]:
     """Phase-2 condition ids. One family: `en`, `diverse`, `random-0`, ...; several families
     (data.families): `<family>/<condition>` for each, and `translate-train` once (its data
-    is the target task's own, whatever the family)."""
-    if not cfg.data.families:
-        return _family_ids(cfg)
-    ids = [f"{family}/{c}" for family in cfg.data.families for c in _family_ids(cfg)
-           if c != "translate-train"]
-    return ids + (["translate-train"] if "translate-train" in cfg.conditions else [])
+    is the target task's own, whatever the family). See study.conditions."""
+    return conditions.ids(cfg.conditions, cfg.selection.random_draws, list(cfg.data.families))
 
 
 def slice_of(cfg: StudyConfig, condition: str, check: bool = True) -> tuple[StudyConfig, str, str | None]:
@@ -70,13 +56,11 @@ def slice_of(cfg: StudyConfig, condition: str, check: bool = True) -> tuple[Stud
     if check and condition not in phase2_conditions(cfg):
         raise KeyError(f"{cfg.source_file}: no phase-2 condition {condition!r}; its phase-2 conditions "
                        f"are {phase2_conditions(cfg)}")
+    cid = ConditionId.parse(condition)
     if not cfg.data.families:
-        return cfg, condition, None
-    family, _, kind = condition.rpartition("/")
-    if family not in cfg.data.families:
-        family = ""
-    # translate-train (no prefix): the first family's slice, the one that selects its data
-    return cfg.phase2_families()[family or next(iter(cfg.data.families))], kind, family or None
+        return cfg, cid.name, None
+    home = cid.home(cfg.data.families)  # translate-train: the first family's slice selects its data
+    return cfg.phase2_families()[home], cid.name, cid.family
 
 
 def families(cfg: StudyConfig) -> list[str | None]:
@@ -222,18 +206,26 @@ def _selection_keys(cfg: StudyConfig, condition: str) -> dict:
             "temperature": s["temperature"], "leakage": s["leakage"],
             "max_train_examples": d["max_train_examples"],
             "seed": replicate_seed(condition, cfg.phase2_seed), "evaluated": _evaluated(cfg)}
-    condition = recipe(condition)  # a replicate reads what its original reads
-    if condition in ("en", "en+diverse"):
+    kind = conditions.facts(ConditionId.parse(condition).kind)  # a replicate reads what its original reads
+    if "en" in kind.reads:
         keys["phase2_en"] = d["phase2_en"]
-    if condition != "en" and condition != "translate-train":  # chosen from the pool
+    if "pool" in kind.reads:  # chosen from the pool
         keys |= {"phase2_pool": d["phase2_pool"], "k": s["k"]}
-        if not condition.startswith("random"):  # chosen by typological distance
-            keys |= {"feature_sets": s["feature_sets"], "uriel_codes": s["uriel_codes"]}
-        else:
+        if kind.choose == "random":
             keys["draw"] = condition
-    if condition == "translate-train":
+        else:  # chosen by typological distance
+            keys |= {"feature_sets": s["feature_sets"], "uriel_codes": s["uriel_codes"]}
+    if "translated" in kind.reads:
         keys["translate_train"] = d["translate_train"]
     return keys
+
+
+def _phase2_reads(view: StudyConfig, condition: str) -> set[str]:
+    """The registry entries of one condition's phase-2 data (its kind's `reads`)."""
+    reads = conditions.facts(ConditionId.parse(condition).kind).reads
+    d = view.data
+    return ({*d.phase2_en} if "en" in reads else set()) | ({*d.phase2_pool} if "pool" in reads else set()) \
+        | ({d.translate_train} if "translated" in reads else set())
 
 
 def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
@@ -250,16 +242,8 @@ def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
         return sorted(evaluated | {*view.data.phase2_en, *view.data.phase2_pool}
                       | ({d.translate_train} if d.translate_train else set()))
     if job.stage == "phase2":
-        view, kind, _ = slice_of(cfg, job.condition, check=False)
-        kind = recipe(kind)
-        reads = set(evaluated)
-        if kind in ("en", "en+diverse"):
-            reads |= set(view.data.phase2_en)
-        if kind not in ("en", "translate-train"):
-            reads |= set(view.data.phase2_pool)
-        if kind == "translate-train":
-            reads.add(d.translate_train)
-        return sorted(reads)
+        view, _, _ = slice_of(cfg, job.condition, check=False)
+        return sorted(evaluated | _phase2_reads(view, job.condition))
     if job.stage == "report":
         return sorted(evaluated | {t.train for t in d.targets.values()} | {
             *(d.phase2_en or ()), *(d.phase2_pool or ()), *([d.translate_train] if d.translate_train else []),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from study.conditions import ConditionId
 from study.config import StudyConfig
 
 
@@ -19,10 +20,8 @@ def selection_dirs(cfg: StudyConfig) -> list[Path]:
 
 def phase2_data_dir(cfg: StudyConfig, condition: str) -> Path:
     """One `{task}.jsonl` per phase-2 task of the condition (id: `diverse`, `qa/diverse`)."""
-    family, _, kind = condition.rpartition("/")
-    if cfg.data.families and not family:  # translate-train: selected with the first family
-        family = next(iter(cfg.data.families))
-    return selection_dir(cfg, family or None) / "phase2_data" / kind
+    cid = ConditionId.parse(condition)  # translate-train: selected with the first family
+    return selection_dir(cfg, cid.home(cfg.data.families)) / "phase2_data" / cid.name
 
 
 def phase2_dir(cfg: StudyConfig, condition: str, seed: int | None = None) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from study import layout
+from study.conditions import ConditionId
 from study.config import StudyConfig, build_config, load_config
 from study.io import atomic_write_json
 from study.provenance import provenance
@@ -64,10 +65,11 @@ def phase2_family(cfg: StudyConfig, condition: str | None = None) -> str:
     from study.config import family_name
     from study.registry import TASKS
 
-    if condition is not None and "/" in condition:
-        return condition.split("/", 1)[0]
+    cid = None if condition is None else ConditionId.parse(condition)
+    if cid is not None and cid.family:
+        return cid.family
     if not cfg.data.families:
         return family_name(cfg)
-    if condition == "translate-train":
+    if cid is not None and "translated" in cid.facts.reads:
         return TASKS[cfg.data.translate_train].family
     return ""  # `none` in a several-family study: no phase 2, no family

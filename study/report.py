@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from study import layout, results, stats
-from study.config import CONDITIONS, REFERENCE_CONDITIONS, StudyConfig, condition_label
+from study.conditions import CONDITIONS, CONTROLS, REFERENCE_CONDITIONS, ConditionId
+from study.conditions import label as condition_label
+from study.config import StudyConfig
 from study.io import atomic_write_bytes, atomic_write_text, read_json
 from study.registry import TASKS
 
@@ -45,11 +47,11 @@ def condition_order(present, families=()) -> list[str]:
     first, then each phase-2 family's in turn (`nli/en`, `nli/diverse`, ..., `qa/en`, ...),
     references last."""
     def key(c: str):
-        family, _, kind = c.rpartition("/")
-        base = "random" if kind.startswith("random-") else kind
-        group = 0 if c == "none" else 2 if c in REFERENCE_CONDITIONS else 1
+        cid = ConditionId.parse(c)
+        family = cid.family or ""
+        group = 0 if c == "none" else 2 if cid.facts.reference else 1
         rank = list(families).index(family) if family in families else len(families)
-        return (group, rank, family, CONDITIONS.index(base) if base in CONDITIONS else 99, c)
+        return (group, rank, family, CONDITIONS.index(cid.kind), c)
     return sorted(set(present), key=key)
 
 
@@ -240,7 +242,7 @@ def controls_section(tasks: dict[str, TaskAnalysis]) -> str:
     lines, failed, missing, negative_seeds = [], [], [], []
     for task, t in tasks.items():
         verdicts = stats.control_verdicts(t.comparisons)
-        for kind in stats.CONTROLS:
+        for kind in CONTROLS:
             if kind not in set(verdicts.control):
                 missing.append(f"the {kind} control on {task}")
         for v in verdicts.itertuples():
@@ -382,7 +384,7 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
         "seeds (training runs) and test examples with the runs' degrees of freedom (seeds - 1), "
         "and Holm's correction over each task's comparisons"
         + ("; `random` pools its draws (each draw's seeds are its replicates) and is compared "
-           "as one condition" if any(c.startswith("random-") for c in analysis.conditions) else "")
+           "as one condition" if any(ConditionId.parse(c).is_draw for c in analysis.conditions) else "")
         + ".",
     ]
     if any(c in REFERENCE_CONDITIONS for c in analysis.conditions):

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from study import typology
-from study.config import StudyConfig, recipe, replicate_seed
+from study.conditions import ConditionId, facts
+from study.config import StudyConfig, replicate_seed
 from study.data import DataError, load_split
 from study.registry import TASKS
 
@@ -54,20 +55,17 @@ def plan_phase2(cfg: StudyConfig, dist) -> Phase2Plan:
     pool, excluded = candidate_pool(cfg)
     k = cfg.selection.k
     langs: dict[str, tuple[str, ...]] = {}
+    choose = {"diverse": typology.select_diverse, "similar": typology.select_similar}
     for c in cfg.conditions:
-        if recipe(c) == "en":
-            langs[c] = ("en",)
-        elif c == "diverse":
-            langs[c] = tuple(typology.select_diverse(list(pool), dist, k))
-        elif c == "similar":
-            langs[c] = tuple(typology.select_similar(list(pool), dist, k))
-        elif c == "en+diverse":
-            langs[c] = ("en", *typology.select_diverse(list(pool), dist, k))
-        elif c == "random":
+        kind = facts(c)  # a replicate chooses as its original
+        if kind.choose == "random":
             draws = typology.select_random(list(pool), k, cfg.selection.random_draws, cfg.phase2_seed)
-            langs.update({f"random-{d}": tuple(x) for d, x in enumerate(draws)})
-        elif c == "translate-train":  # the labelled reference: not zero-shot
+            langs.update({str(ConditionId(c, draw=d)): tuple(x) for d, x in enumerate(draws)})
+        elif "translated" in kind.reads:  # the labelled reference: not zero-shot
             langs[c] = cfg.data.translate_train_languages()
+        elif kind.reads:
+            langs[c] = (("en",) if "en" in kind.reads else ()) + (
+                tuple(choose[kind.choose](list(pool), dist, k)) if kind.choose else ())
     return Phase2Plan(pool=pool, excluded=excluded, languages=langs)
 
 
@@ -105,7 +103,7 @@ def language_budgets(condition: str, languages: tuple[str, ...], budget: int,
             return dict(zip(langs, shares(total, len(langs)), strict=True))
         return temperature_shares(total, {lang: sizes[lang] for lang in langs}, temperature)
 
-    if condition == "en+diverse":  # half English, half the diverse languages
+    if {"en", "pool"} <= set(facts(condition).reads):  # en+diverse: half English, half the pool's
         en_part = budget // 2
         return {"en": en_part, **split(budget - en_part, languages[1:])}
     return split(budget, languages)
@@ -164,7 +162,7 @@ def build_phase2_set(cfg: StudyConfig, plan: Phase2Plan, condition: str,
     clean: dict[str, dict[str, object]] = {}
     report: dict[str, dict] = {}
     for lang in plan.languages[condition]:
-        if condition == "translate-train":
+        if "translated" in facts(condition).reads:
             tasks = (cfg.data.translate_train,)
         else:
             tasks = cfg.data.phase2_en if lang == "en" else plan.pool[lang]

@@ -46,6 +46,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from study.conditions import COMPARISONS, CONTROLS, REPLICATES, ConditionId
+
 RESAMPLES = 2000
 
 
@@ -192,14 +194,6 @@ def minimum_detectable_effect(standard_error: float, alpha: float = 0.05, power:
 
 
 # -- study level: read the runs' predictions, compare the conditions --------------------
-COMPARISONS = (("diverse", "en"), ("diverse", "similar"), ("diverse", "random"), ("en+diverse", "en"))
-"""The study's paired comparisons (STUDY.md), plus every condition against `none`."""
-CONTROLS = {"positive": ("translate-train", "en"), "negative": ("en-replicate", "en")}
-"""Does the study detect effects? Comparisons whose answer is known (STUDY.md): training
-phase 2 on the test languages themselves must beat English (positive), and a replicate
-of `en` must not differ from `en` (negative, A/A). Compared on the non-English languages
-(`zero-shot`: their examples pooled) and per language, each control Holm-corrected as a
-family of its own."""
 ZERO_SHOT = "zero-shot"
 LEVEL = 0.05
 
@@ -239,9 +233,8 @@ def correctness(runs, task: str, split: str = "test") -> dict[tuple[str, str], n
 
 def _draw(condition: str) -> tuple[str, str] | None:
     """'random-1' -> ('', 'random'); 'qa/random-0' -> ('qa/', 'qa/random'); else None."""
-    family, _, kind = condition.rpartition("/")
-    prefix = f"{family}/" if family else ""
-    return (prefix, f"{prefix}random") if kind.startswith("random-") else None
+    cid = ConditionId.parse(condition)
+    return (cid.prefix, str(cid.pooled)) if cid.is_draw else None
 
 
 def with_pooled_random(conditions: list[str]) -> list[str]:
@@ -286,7 +279,7 @@ def comparisons(correct: dict, conditions: list[str], positive_languages=None) -
     conditions = [c for c in with_pooled_random(conditions)
                   if c in present and not _draw(c) and c not in _replicates()]
     # within each phase-2 family (prefix `qa/` in a several-family study), then each vs none
-    prefixes = list(dict.fromkeys(c.rpartition("/")[0] + "/" if "/" in c else "" for c in conditions))
+    prefixes = list(dict.fromkeys(ConditionId.parse(c).prefix for c in conditions))
     pairs = [(p + a, p + b) for p in prefixes for a, b in COMPARISONS
              if {p + a, p + b} <= set(conditions)]
     pairs += [(c, "none") for c in conditions if c != "none" and "none" in conditions]
@@ -303,7 +296,7 @@ def comparisons(correct: dict, conditions: list[str], positive_languages=None) -
 
 def _replicates() -> set[str]:
     """Negative-control conditions: compared with their original only, as a control."""
-    return {CONTROLS["negative"][0]}
+    return set(REPLICATES)
 
 
 def _pair_rows(correct: dict, a: str, b: str, control: str = "", langs=None) -> list[dict]:
@@ -321,7 +314,8 @@ def _pair_rows(correct: dict, a: str, b: str, control: str = "", langs=None) -> 
 
 
 def _control_rows(correct: dict, present: set[str], positive_languages=None) -> list[dict]:
-    """Each control present, per non-English language and on their pooled examples."""
+    """Each control present (conditions.CONTROLS), per non-English language and on their
+    pooled examples (`zero-shot`); each is Holm-corrected as a family of its own."""
     rows = []
     for kind, (a, b) in CONTROLS.items():
         if not {a, b} <= present:

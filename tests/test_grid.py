@@ -274,7 +274,7 @@ def test_demo_plan_prints_the_cpu_projection():
     assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
     # Every STUDY.md condition, random as two draws: 8 phase-2 ids x 4 seeds; 2 targets x 9 x 4 seeds.
     assert "107 jobs (base_model 1, select 1, phase2 32, phase3 72, report 1)" in result.stdout
-    from study.config import CONDITIONS
+    from study.conditions import CONDITIONS
     assert set(load_config(ROOT / "params/demo.yaml").conditions) == set(CONDITIONS)
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from study import typology
+from study.conditions import ConditionId
 from study.config import StudyConfig, phase2_training_seed, replicate_seed
 from study.grid import Job, fingerprint, slice_of
 from study.io import atomic_write_bytes
@@ -22,9 +23,10 @@ def phase2_sets(cfg: StudyConfig, condition: str, seed: int | None = None) -> di
     drawn with `seed` where each encoder draws its own (phase2_seed_policy per_seed).
     Only this condition's inputs are read, so the job depends on nothing else."""
     view, kind, _ = slice_of(cfg, condition)  # its family's slice of a several-family study
-    one = view.model_copy(update={"conditions": ("random" if kind.startswith("random-") else kind,)})
+    cid = ConditionId.parse(kind)
+    one = view.model_copy(update={"conditions": (cid.kind,)})
     dist = None
-    if kind in ("diverse", "similar", "en+diverse"):
+    if cid.facts.choose in ("diverse", "similar"):
         pool = list(candidate_pool(view)[0])
         dist = typology.distance_matrix(sorted({"en", *pool}), view.selection.feature_sets,
                                         dict(view.selection.uriel_codes))
@@ -57,8 +59,8 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
     job = Job("phase2", condition=condition, seed=seed)
     # a replicate (negative control) trains with its own seed as it draws its own data;
     # no phase-3 run is seeded like this training
-    kind, study_seed = condition.rpartition("/")[2], cfg.phase2_seed if seed is None else seed
-    training_seed = phase2_training_seed(kind, study_seed)
+    study_seed = cfg.phase2_seed if seed is None else seed
+    training_seed = phase2_training_seed(condition, study_seed)
     work = checkpoint_dir(out)
     start = time.time()
     trainer = train_phase2(ensure_base_model(cfg), sets, cfg.phase2, training_seed, work,
@@ -70,7 +72,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
     save_encoder(trainer, out / "encoder")
     shutil.rmtree(work, ignore_errors=True)
     metrics = {
-        "stage": "phase2", "condition": condition, "seed": replicate_seed(kind, study_seed),
+        "stage": "phase2", "condition": condition, "seed": replicate_seed(condition, study_seed),
         "training_seed": training_seed,
         "seed_policy": cfg.phase2_seed_policy, "processes": trainer.args.world_size,
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
