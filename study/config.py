@@ -409,17 +409,6 @@ class TrainConfig(_Section):
     def stride(self) -> int:
         return self.doc_stride if self.doc_stride is not None else self.max_length // 3
 
-    @field_validator("lr", "warmup_ratio", "weight_decay", "epochs", "sampler_temperature",
-                     "mlm_probability", mode="before")
-    @classmethod
-    def _yaml_float(cls, value: Any) -> Any:
-        # YAML 1.1 reads 1e-5 (no dot) as the string "1e-5": convert it, refuse other strings.
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise ValueError(f"expected a number, got the string {value!r}") from None
-        return value
 
 
 class PlanConfig(_Section):
@@ -429,7 +418,7 @@ class PlanConfig(_Section):
         None, gt=0, description="Mean tokens of one input sequence (null: max_length, an upper bound).")
     parameters: float | None = Field(
         None, gt=0, description="Non-embedding parameters of the model (null: counted from its config).")
-    hardware: dict[str, float] = Field(
+    hardware: dict[str, Annotated[float, Field(gt=0)]] = Field(
         default_factory=dict, description="Profile name -> sustained training FLOP/s on it.")
     memory_mb: dict[str, int] = Field(
         default_factory=dict,
@@ -448,25 +437,6 @@ class PlanConfig(_Section):
                     raise ValueError(f"memory_mb {stage!r}: expected a positive number of MB, got {mb!r}")
         return value
 
-    @field_validator("parameters", mode="before")
-    @classmethod
-    def _yaml_float(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, str) else value
-
-    @field_validator("hardware", mode="before")
-    @classmethod
-    def _positive_rates(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out = {}
-        for name, rate in value.items():
-            try:
-                out[name] = float(rate)
-            except (TypeError, ValueError):
-                raise ValueError(f"hardware {name!r}: expected FLOP/s as a number, got {rate!r}") from None
-            if out[name] <= 0:
-                raise ValueError(f"hardware {name!r}: FLOP/s must be positive, got {rate!r}")
-        return out
 
 
 class DesignConfig(_Section):
@@ -685,6 +655,9 @@ _PLAIN = {
     "list_type": "expected a list, e.g. [a, b]",
     "dict_type": "expected a mapping (indented `key: value` lines)",
     "int_parsing": "expected a whole number",
+    # pydantic converts YAML 1.1's strings such as "1e-5" (no dot: not a float in YAML 1.1)
+    "float_parsing": "expected a number, e.g. 2e-5 or 0.1",
+    "float_type": "expected a number, e.g. 2e-5 or 0.1",
     "int_from_float": "expected a whole number",
     "bool_parsing": "expected true or false",
     "string_type": "expected a text value",

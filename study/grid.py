@@ -410,32 +410,29 @@ class StudyLocked(RuntimeError):
 
 @contextmanager
 def study_lock(cfg: StudyConfig):
-    """Hold the study's lock (`outputs/<study>/.lock`) for the block: a second `run` or a
-    `clean` of the same study stops at once with a message. The lock is an OS file lock,
-    released when the process ends however it ends (no stale lock after a kill)."""
-    import fcntl
-    import os
+    """Hold the study's lock (`outputs/<study>/.lock`, an OS file lock by `filelock`) for the
+    block: a second `run` or a `clean` of the same study stops at once with a message naming
+    the holder (`.lock.holder`: pid, host and start). The OS releases the lock when the
+    process ends however it ends, so a kill leaves no stale lock."""
+    from filelock import FileLock, Timeout
+
+    from study.io import atomic_write_text
 
     cfg.study_dir.mkdir(parents=True, exist_ok=True)
-    path = cfg.study_dir / ".lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise StudyLocked(f"study {cfg.study!r} ({cfg.study_dir}) is in use by {holder}; wait for "
-                              "it to finish or stop it, then run again") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since "
-                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
+    lock, holder = FileLock(cfg.study_dir / ".lock", timeout=0), cfg.study_dir / ".lock.holder"
+    try:
+        lock.acquire()
+    except Timeout:
+        who = holder.read_text().strip() if holder.is_file() else ""
+        raise StudyLocked(f"study {cfg.study!r} ({cfg.study_dir}) is in use by {who or 'another process'}; "
+                          "wait for it to finish or stop it, then run again") from None
+    try:
+        atomic_write_text(holder, f"pid {os.getpid()} on {os.uname().nodename}, since "
+                                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 DEFAULT_MEMORY_MB = 2000
@@ -447,16 +444,11 @@ def memory_mb(cfg: StudyConfig, stage: str) -> int:
 
 
 def available_memory_mb() -> int:
-    """Memory this machine has free for jobs now (MemAvailable), in MB."""
-    import os
+    """Memory this machine has free for jobs now (psutil's `available`: MemAvailable on
+    Linux), in MB."""
+    import psutil
 
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return psutil.virtual_memory().available // 2**20
 
 
 def local_parallelism(cfg: StudyConfig, cores: int, memory: int) -> int:
@@ -615,12 +607,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return run(args.params, args.cores, args.profile, extra)
         if args.command == "check":
-            from study.preflight import check, hub_needs
+            from study.preflight import check, hub_needs, offline
 
             cfg, splits = check(args.params)
             needs = hub_needs(cfg)
             offline = " (the Hub is unreachable: the jobs run offline from the cache)" \
-                if needs and os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+                if needs and offline() else ""
             print(f"{args.params}: study {cfg.study!r} is ready: params valid, {splits} local data "
                   f"split(s) readable, {len(needs)} Hub model(s)/dataset(s) available{offline}")
             return 0

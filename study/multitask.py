@@ -30,6 +30,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """The Trainer's checkpoints in `folder`, oldest step first (transformers' own order)."""
+    return [Path(c) for c in sort_checkpoints(str(folder))] if folder.is_dir() else []
+
+
+def complete(checkpoint: Path) -> bool:
+    """Whether a checkpoint was written to the end: the Trainer writes trainer_state.json
+    last, so a checkpoint without a readable one was cut off."""
+    import json
+
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 SAMPLERS = ("proportional", "temperature", "uniform")
 MLM = "mlm"  # the auxiliary masked-LM task's name
@@ -224,10 +242,8 @@ class CheckedTrainer(Trainer):
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or isinstance(exc, DiskFull):
                 raise
             out = Path(self.args.output_dir)
-            writing = out / f"checkpoint-{self.state.global_step}"
-            good = sorted((c for c in out.glob("checkpoint-*") if c != writing
-                           and (c / "trainer_state.json").is_file()),
-                          key=lambda c: int(c.name.rpartition("-")[2]))
+            writing = out / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            good = [c for c in checkpoints(out) if c != writing and complete(c)]
             kept = (f"The last complete checkpoint, {good[-1].name}, is kept: run again to resume "
                     "from it (the cut-off one is removed then)" if good else
                     "No earlier checkpoint exists: the run starts again from the beginning")

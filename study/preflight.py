@@ -111,8 +111,8 @@ def check_language_folders(folder: Path, task: str) -> None:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hub answers; False at once where HF_HUB_OFFLINE=1 says it is offline."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+    """Whether the Hub answers; False at once where HF_HUB_OFFLINE says it is offline."""
+    if offline():
         return False
     try:
         socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
@@ -132,12 +132,25 @@ def hub_needs(cfg: StudyConfig) -> list[tuple[str, str]]:
     return list(dict.fromkeys(needs))
 
 
-def in_cache(kind: str, repo_id: str) -> bool:
-    """Whether a Hub model or dataset has a copy in this machine's Hugging Face caches."""
+def offline() -> bool:
+    """Whether Hugging Face's offline mode is declared now: HF_HUB_OFFLINE read as
+    huggingface_hub reads it (1, ON, YES, TRUE). Read from the environment, not from
+    huggingface_hub's constant, because `check` declares it after that was imported."""
     from huggingface_hub import constants
 
-    folder = Path(constants.HF_HUB_CACHE) / f"{kind}s--{repo_id.replace('/', '--')}"
-    if (folder / "snapshots").is_dir() and any((folder / "snapshots").iterdir()):
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
+
+
+def in_cache(kind: str, repo_id: str) -> bool:
+    """Whether a Hub model or dataset has a snapshot in this machine's Hugging Face hub
+    cache (huggingface_hub's own scan of it), or a dataset a prepared copy in datasets'."""
+    from huggingface_hub import CacheNotFound, constants, scan_cache_dir
+
+    try:
+        repos = scan_cache_dir(constants.HF_HUB_CACHE).repos
+    except CacheNotFound:
+        repos = frozenset()
+    if any(r.repo_type == kind and r.repo_id == repo_id and r.revisions for r in repos):
         return True
     if kind == "dataset":  # datasets' own cache of prepared (Arrow) data
         import datasets.config

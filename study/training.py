@@ -53,7 +53,9 @@ def load_target_model(path: str, head: str, labels: tuple[str, ...] | None = Non
         else:
             raise ValueError(f"phase 3 trains heads {list(TARGET_HEADS)}, not {head!r}")
     except OSError as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        from huggingface_hub import is_offline_mode
+
+        offline = is_offline_mode()
         raise ModelUnavailable(
             f"model {path!r} could not be loaded ({str(exc).splitlines()[0]}). "
             + ("HF_HUB_OFFLINE=1 is set and it is not in the local cache: " if offline else "")
@@ -155,11 +157,10 @@ def resume_point(work_dir: Path, run_key: dict) -> str | None:
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(key)
-    # Trainer writes trainer_state.json last: a checkpoint without a readable one was cut off.
-    for ckpt in sorted(work_dir.glob("checkpoint-*"), key=lambda p: -int(p.name.split("-")[-1])):
-        try:
-            json.loads((ckpt / "trainer_state.json").read_text())
-        except (OSError, ValueError):
+    from study.multitask import checkpoints, complete
+
+    for ckpt in reversed(checkpoints(work_dir)):  # the last one written to the end
+        if not complete(ckpt):
             log.warning("%s is incomplete (the run was stopped while saving it); removed", ckpt)
             shutil.rmtree(ckpt)
             continue

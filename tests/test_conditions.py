@@ -62,7 +62,8 @@ def test_a_replicate_follows_its_originals_recipe():
 
 
 # a condition id taken apart by hand: its family split off, a draw recognised by its prefix
-HAND_SPLIT = re.compile(r"""rpartition\(["']/["']\)|split\(["']/["']|startswith\(["']random|f["']random-\{|["']random-["']""")
+HAND_SPLIT = re.compile(r"""rpartition\(["']/["']\)|split\(["']/["']|startswith\(["']random"""
+                        r"""|f["']random-\{|["']random-["']""")
 
 
 def test_no_condition_id_is_split_or_built_by_hand_outside_conditionid():
@@ -70,7 +71,8 @@ def test_no_condition_id_is_split_or_built_by_hand_outside_conditionid():
     sources += [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow").rglob("*.smk")]
     sources += sorted((ROOT / "notebooks").glob("*.ipynb"))
     found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in sources
-             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if HAND_SPLIT.search(line)]
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if HAND_SPLIT.search(line)]
     assert len(sources) > 30
     assert not found, "condition ids split by hand (use study.conditions.ConditionId):\n" + "\n".join(found)
 
