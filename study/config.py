@@ -681,6 +681,11 @@ def build_config(raw: Any, source: str | Path = "<parameters>") -> StudyConfig:
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
     """Read and validate a params file; `overrides` maps dotted keys to values."""
+    return build_config(read_params(path, overrides), path)
+
+
+def read_params(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """A params file's plain data, as written (`build_config` validates it)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -694,7 +699,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
         raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value, path)
-    return build_config(raw, path)
+    return raw
 
 
 def _set_dotted(raw: Any, dotted: str, value: Any, path: Path) -> None:

@@ -42,6 +42,8 @@ import pandas as pd
 from study import typology
 from study.conditions import COMPARISONS, CONTROLS, KINDS, ConditionId, recipe
 from study.config import ConfigError, StudyConfig
+from study.costs import examples
+from study.selection import candidate_pool, plan_phase2
 from study.stats import minimum_detectable_effect
 
 WIDEN = ("data.phase2_pool (more pool tasks and languages), data.families (another task family "
@@ -60,8 +62,6 @@ def condition_sets(cfg: StudyConfig) -> dict[str, tuple[dict[str, tuple[str, ...
     """Per phase-2 family: each condition id's phase-2 languages (as the selection stage will
     choose them) and the distance matrix over English, the family's pool and translate-train's
     languages."""
-    from study.selection import candidate_pool
-
     out = {}
     for name, view in cfg.phase2_families().items():
         langs = [typology.ENGLISH, *sorted(candidate_pool(view)[0])]
@@ -75,8 +75,6 @@ def condition_sets(cfg: StudyConfig) -> dict[str, tuple[dict[str, tuple[str, ...
 def chosen_sets(view: StudyConfig, dist: pd.DataFrame) -> tuple[dict[str, tuple[str, ...]], pd.DataFrame]:
     """One family's condition sets from a distance matrix that covers English, its pool and
     translate-train's languages (the selection stage's own matrix covers them)."""
-    from study.selection import candidate_pool, plan_phase2
-
     sets = dict(plan_phase2(view, dist).languages)
     for c in view.conditions:
         if recipe(c) != c and recipe(c) in sets:  # a replicate trains on its original's languages
@@ -174,8 +172,6 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float:
 def test_examples(cfg: StudyConfig, target: str) -> int:
     """Test examples of a target's average: every test language of its task (the report's
     `avg` row concatenates them)."""
-    from study.grid import examples
-
     return sum(examples(cfg, target, lang, "test", cfg.data.max_eval_examples)
                for lang in cfg.data.eval_languages(target))
 
@@ -206,8 +202,6 @@ def random_sets(cfg: StudyConfig, chosen) -> pd.DataFrame:
         if not draws:
             continue
         view = cfg.phase2_families()[family]
-        from study.selection import candidate_pool
-
         pool = len(candidate_pool(view)[0])
         rows.append({"family": family, "pool": pool, "k": view.selection.k,
                      "possible_sets": math.comb(pool, view.selection.k), "draws": len(draws),

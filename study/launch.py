@@ -31,7 +31,7 @@ def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | 
     if stage not in STAGE_MODULES:
         raise SystemExit(f"stage {stage!r}; accepted: {', '.join(STAGE_MODULES)}")
     # Imported by name: a notebook that uses this module depends on its own stage's code
-    # only (study.grid hashes each stage's imports to decide what a code change reruns).
+    # only (study.fingerprints hashes each stage's imports to decide what a code change reruns).
     module = importlib.import_module(STAGE_MODULES[stage])
     cfg = pipeline.configure(params_file)
     out = Path(out_dir)

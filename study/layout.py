@@ -6,6 +6,7 @@ from pathlib import Path
 
 from study.conditions import ConditionId
 from study.config import StudyConfig
+from study.jobgraph import phase2_conditions, phase2_seeds, start_job
 
 
 def selection_dir(cfg: StudyConfig, family: str | None = None) -> Path:
@@ -33,16 +34,12 @@ def phase2_dir(cfg: StudyConfig, condition: str, seed: int | None = None) -> Pat
 
 def phase2_dirs(cfg: StudyConfig) -> list[Path]:
     """Every phase-2 job's folder of the study."""
-    from study.grid import phase2_conditions, phase2_seeds
-
     return [phase2_dir(cfg, c, s) for c in phase2_conditions(cfg) for s in phase2_seeds(cfg)]
 
 
 def encoder_dir(cfg: StudyConfig, condition: str, seed: int | None = None) -> Path:
     """The phase-2 encoder that phase-3 seed `seed` of `condition` starts from (the grid's
     start_job decides which, by the study's phase2_seed_policy)."""
-    from study.grid import start_job
-
     start = start_job(cfg, condition, seed)
     return phase2_dir(cfg, start.condition, start.seed) / "encoder"
 

@@ -14,9 +14,11 @@ from typing import Any
 
 from study import layout
 from study.conditions import ConditionId
-from study.config import StudyConfig, build_config, load_config
+from study.config import StudyConfig, build_config, family_name, load_config
+from study.fingerprints import fingerprint
 from study.io import atomic_write_json
 from study.provenance import provenance
+from study.registry import TASKS
 
 
 def configure(params_file: str, params: dict[str, Any] | None = None) -> StudyConfig:
@@ -43,8 +45,6 @@ def write_record(cfg: StudyConfig, out: Path, metrics: dict, seed: int | None,
                  data: dict[str, str], job) -> None:
     """The run's resolved params, provenance (with its job's fingerprint: the report checks
     every output against the current params and code) and metrics, metrics last."""
-    from study.grid import fingerprint
-
     atomic_write_json(out / "params.json", cfg.resolved())
     atomic_write_json(out / "provenance.json", provenance(
         seed=seed, params_fingerprint=cfg.fingerprint(),
@@ -62,9 +62,6 @@ def checkpoint_dir(out: Path) -> Path:
 def phase2_family(cfg: StudyConfig, condition: str | None = None) -> str:
     """The phase-2 task family a run's condition id belongs to (nli, qa, ...): the family
     prefix of a several-family study's id (`qa/diverse`), else the study's one family."""
-    from study.config import family_name
-    from study.registry import TASKS
-
     cid = None if condition is None else ConditionId.parse(condition)
     if cid is not None and cid.family:
         return cid.family

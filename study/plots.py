@@ -7,6 +7,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from study.conditions import REFERENCE_CONDITIONS
+from study.conditions import label as condition_label
+
 
 def _nothing(fig, ax, message: str):
     """A figure that says why there is nothing to draw (rather than failing or staying blank)."""
@@ -44,7 +47,6 @@ def accuracy_by_language(acc: pd.DataFrame, order: list[str] | None = None,
                          languages: list[str] | None = None, chance: float | None = None):
     """Bars of test accuracy per language (in `languages` order) and condition (in `order`,
     references labelled as such); error bars: sd over seeds; a dashed line at `chance`."""
-    from study.conditions import label as condition_label
 
     acc = acc.assign(condition=acc.condition.map(condition_label))
     order = [condition_label(c) for c in order] if order else None
@@ -111,8 +113,6 @@ def language_map(coords: pd.DataFrame, kept: float, sets: dict[str, tuple[str, .
 def accuracy_intervals(intervals: pd.DataFrame, language: str = "avg"):
     """Accuracy by condition on one language (default: the average) with 95% CI bars, one
     panel per evaluated task; reference conditions (not zero-shot) in grey."""
-    from study.conditions import REFERENCE_CONDITIONS
-    from study.conditions import label as condition_label
 
     tasks = list(dict.fromkeys(intervals.task)) if "task" in intervals else [None]
     width = max(4.0, 0.7 * intervals.condition.nunique() + 1.5)
@@ -164,7 +164,6 @@ def gain_vs_distance(points: pd.DataFrame, regression: pd.DataFrame, title: str 
 def training_curves(curves: pd.DataFrame):
     """Phase-2 training loss per condition; per phase-3 target, training loss and English
     dev accuracy per condition (mean over seeds, band: range)."""
-    from study.conditions import label as condition_label
 
     curves = curves.assign(condition=curves.condition.map(condition_label))
     panels = [("phase 2", "-", "training loss")]

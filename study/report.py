@@ -11,7 +11,9 @@ from study import layout, results, stats
 from study.conditions import CONDITIONS, CONTROLS, REFERENCE_CONDITIONS, ConditionId
 from study.conditions import label as condition_label
 from study.config import StudyConfig
+from study.fingerprints import fingerprint
 from study.io import atomic_write_bytes, atomic_write_text, read_json
+from study.jobgraph import Job
 from study.registry import TASKS
 
 
@@ -324,9 +326,7 @@ def provenance_table(cfg: StudyConfig) -> pd.DataFrame:
 
 def _currency(cfg: StudyConfig, records: list[dict]) -> str:
     """Whether each output was produced by the current parameters and code: its recorded
-    job fingerprint against the one the workflow computes now (study.grid)."""
-    from study.grid import Job, fingerprint
-
+    job fingerprint against the one the workflow computes now (study.fingerprints)."""
     stale = []
     for r in records:
         job = dict(r.get("job") or {})

@@ -9,6 +9,7 @@ import pandas as pd
 from study import layout
 from study.config import StudyConfig
 from study.io import read_json
+from study.jobgraph import run_conditions
 
 COLUMNS = ["study", "condition", "family", "task", "target", "language", "split", "seed", "metric",
            "value", "n", "run_dir"]
@@ -20,8 +21,6 @@ training made the model (AmericasNLI rows have target xnli). Metrics: accuracy, 
 def run_dirs(cfg: StudyConfig, target: str | None = None) -> list[Path]:
     """The grid's finished phase-3 run directories, of one target or all (a `.partial` one
     is never read, nor a run of a condition or seed the params no longer list)."""
-    from study.grid import run_conditions
-
     runs = [layout.run_dir(cfg, t, c, s) for t in ([target] if target else cfg.data.targets)
             for c in run_conditions(cfg) for s in cfg.seeds]
     return sorted(r for r in runs if (r / "metrics.json").is_file())

@@ -23,8 +23,9 @@ from typing import Any
 
 import yaml
 
-from study.config import ConfigError, load_config
+from study.config import ConfigError, build_config, read_params
 from study.io import atomic_dir, atomic_write_json, atomic_write_text
+from study.jobgraph import NOTEBOOKS
 from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing
 from study.warm import kernel_manager_class
 
@@ -76,8 +77,9 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
                  kernel: str = KERNEL, html: Path | None = None) -> Path:
     import papermill as pm
 
-    cfg = load_config(params_file)  # fail before starting a kernel
-    raw = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    # read and checked once, before a kernel starts; the kernel gets the same data
+    raw = read_params(params_file)
+    cfg = build_config(raw, params_file)
     check_kernel(kernel)
     os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
     os.environ.setdefault("TQDM_MININTERVAL", "5")
@@ -153,13 +155,16 @@ def _value(text: str) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebook", type=Path)
+    parser.add_argument("notebook", type=Path, help="a notebook file, or the name of one of the study's "
+                        "(01_data_selection.ipynb ... 04_analysis.ipynb, in notebooks/)")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--params", type=Path, required=True, help="params YAML file")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a notebook parameter (value read as YAML)")
     parser.add_argument("--html", type=Path, help="also render the executed notebook here")
     args = parser.parse_args(argv)
+    if args.notebook.parent == Path() and not args.notebook.exists():  # one of the study's, by name
+        args.notebook = NOTEBOOKS / args.notebook
     try:
         run_notebook(args.notebook, args.out_dir, args.params,
                      {k: _value(v) for k, v in args.p}, html=args.html)

@@ -74,6 +74,23 @@ def accuracy(eval_pred) -> dict[str, float]:
     return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
 
 
+TRAINING_ARGUMENTS = {
+    "lr": "learning_rate",
+    "epochs": "num_train_epochs",
+    "warmup_ratio": "warmup_steps",  # transformers 5: a float in [0, 1) is a ratio of all steps
+    "weight_decay": "weight_decay",
+    "eval_batch_size": "per_device_eval_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "gradient_checkpointing": "activation_checkpointing",
+    "logging_steps": "logging_steps",
+}
+"""The one place a phase's setting (params `phase2.*` / `phase3.*`, config.TrainConfig) is
+renamed: its TrainingArguments name. The params keep the short names researchers write;
+`batch_size` (the global batch, whatever the number of processes), `precision`,
+`group_by_length` and `save_steps` are translated by `training_arguments` itself, as
+their meaning differs from any one TrainingArguments field."""
+
+
 def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoch: int,
                        select_on_dev: bool, multitask: bool = False):
     from transformers import TrainingArguments
@@ -84,17 +101,13 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         raise ValueError(f"batch_size {t.batch_size} must divide by the {world} processes (the "
                          "global batch stays batch_size)")
     return TrainingArguments(
-        output_dir=str(work_dir), seed=seed, data_seed=seed,
-        learning_rate=t.lr, num_train_epochs=t.epochs,
-        warmup_steps=t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
-        weight_decay=t.weight_decay, lr_scheduler_type="linear",
+        **{name: getattr(t, setting) for setting, name in TRAINING_ARGUMENTS.items()},
+        output_dir=str(work_dir), seed=seed, data_seed=seed, lr_scheduler_type="linear",
         optim="adamw_torch_fused",  # one kernel per step, not one per tensor: -26% step time, tiny model
         # The global batch is batch_size with any number of processes: phase 3 divides it,
         # phase 2's task sampler yields global batches that accelerate splits.
         per_device_train_batch_size=t.batch_size if multitask else t.batch_size // world,
-        per_device_eval_batch_size=t.eval_batch_size,
         accelerator_config={"split_batches": multitask},
-        gradient_accumulation_steps=t.grad_accum, activation_checkpointing=t.gradient_checkpointing,
         bf16=precision(t.precision) == "bf16", fp16=precision(t.precision) == "fp16",
         use_cpu=not _cuda(),  # transformers refuses bf16 autocast on a CPU without it
         # similar lengths per batch (less padding), unless length gives the label away
@@ -102,7 +115,7 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         save_strategy="steps", save_steps=every, save_total_limit=2,
         eval_strategy="steps" if select_on_dev else "no", eval_steps=every if select_on_dev else None,
         load_best_model_at_end=select_on_dev, metric_for_best_model="accuracy",
-        logging_steps=t.logging_steps, report_to="none",
+        report_to="none",
         disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
         dataloader_num_workers=0, dataloader_pin_memory=_cuda(),
         ddp_backend="gloo" if _world_size() > 1 and not _cuda() else None,

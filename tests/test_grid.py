@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from study import grid, layout
+from study import costs, fingerprints, grid, jobgraph, layout
 from study.config import build_config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,12 +25,13 @@ def _changed(cfg, **sections):
 
 
 def _rerun(before, after) -> set[str]:
-    return {str(j) for j in grid.jobs(after) if grid.fingerprint(before, j) != grid.fingerprint(after, j)}
+    fp = fingerprints.fingerprint
+    return {str(j) for j in jobgraph.jobs(after) if fp(before, j) != fp(after, j)}
 
 
 def test_full_grid_has_every_condition_draw_target_and_seed():
     cfg = load_config(FULL)
-    jobs = grid.jobs(cfg)
+    jobs = jobgraph.jobs(cfg)
     phase2 = [(j.condition, j.seed) for j in jobs if j.stage == "phase2"]
     # phase2_seed_policy per_seed: an encoder per (condition, seed)
     assert phase2 == [(c, s) for c in ("en", "diverse", "similar", "random-0", "random-1", "random-2",
@@ -41,16 +42,16 @@ def test_full_grid_has_every_condition_draw_target_and_seed():
     assert {("xcopa", "none", 2), ("xnli", "random-1", 0)} <= runs
     # each run starts from its own seed's encoder (none: from the pretrained model)
     for j in phase3:
-        own = grid.Job("phase2", condition=j.condition, seed=j.seed)
-        expected = grid.Job("base_model") if j.condition == "none" else own
-        assert grid.start_job(cfg, j.condition, j.seed) == expected
+        own = jobgraph.Job("phase2", condition=j.condition, seed=j.seed)
+        expected = jobgraph.Job("base_model") if j.condition == "none" else own
+        assert jobgraph.start_job(cfg, j.condition, j.seed) == expected
 
 
 def test_shared_policy_trains_one_encoder_per_condition_for_every_seed():
     cfg = _changed(load_config(FULL), phase2_seed_policy="shared")
-    phase2 = [j for j in grid.jobs(cfg) if j.stage == "phase2"]
+    phase2 = [j for j in jobgraph.jobs(cfg) if j.stage == "phase2"]
     assert [j.seed for j in phase2] == [None] * 9
-    assert grid.start_job(cfg, "diverse", 2) == grid.Job("phase2", condition="diverse")
+    assert jobgraph.start_job(cfg, "diverse", 2) == jobgraph.Job("phase2", condition="diverse")
     assert layout.encoder_dir(cfg, "diverse", 2) == cfg.study_dir / "phase2" / "diverse" / "encoder"
 
 
@@ -58,14 +59,15 @@ def test_the_negative_control_repeats_the_english_recipe_with_its_own_draw_and_s
     from study.config import replicate_seed
 
     cfg = _changed(load_config(FULL), conditions=["none", "en", "en-replicate"])
-    en, rep = (grid.job_params(cfg, grid.Job("phase2", condition=c, seed=0)) for c in ("en", "en-replicate"))
+    en, rep = (fingerprints.job_params(cfg, jobgraph.Job("phase2", condition=c, seed=0))
+               for c in ("en", "en-replicate"))
     # the same data source, budget and training parameters; another data draw
     assert {k: v for k, v in rep["selection"].items() if k != "seed"} == \
         {k: v for k, v in en["selection"].items() if k != "seed"}
     assert rep["selection"]["seed"] == replicate_seed("en-replicate", cfg.phase2_seed) != cfg.phase2_seed
     assert rep["phase2"] == en["phase2"]
-    assert grid.fingerprint(cfg, grid.Job("phase2", condition="en-replicate", seed=0)) != \
-        grid.fingerprint(cfg, grid.Job("phase2", condition="en", seed=0))
+    assert fingerprints.fingerprint(cfg, jobgraph.Job("phase2", condition="en-replicate", seed=0)) != \
+        fingerprints.fingerprint(cfg, jobgraph.Job("phase2", condition="en", seed=0))
     # a change to English phase-2 data reruns both; a pool change neither
     moved = _changed(cfg, data={"phase2_en": ["anli"]})
     assert {"phase2 en/seed0", "phase2 en-replicate/seed0"} <= _rerun(cfg, moved)
@@ -89,18 +91,19 @@ def test_no_phase3_run_is_seeded_like_the_phase2_it_starts_from():
 
 def test_per_seed_encoders_differ_by_their_training_seed_only():
     cfg = load_config(FULL)
-    fps = {s: grid.fingerprint(cfg, grid.Job("phase2", condition="diverse", seed=s)) for s in (0, 1, 2)}
+    job = {s: jobgraph.Job("phase2", condition="diverse", seed=s) for s in (0, 1, 2)}
+    fps = {s: fingerprints.fingerprint(cfg, j) for s, j in job.items()}
     assert len(set(fps.values())) == 3
-    assert grid.job_params(cfg, grid.Job("phase2", condition="diverse", seed=1))["training_seed"] == 1
+    assert fingerprints.job_params(cfg, job[1])["training_seed"] == 1
     assert layout.encoder_dir(cfg, "diverse", 1) == cfg.study_dir / "phase2" / "diverse" / "seed1" / "encoder"
     # a run's fingerprint follows its own seed's encoder: phase 2 of seed 1 changed, only the
     # seed-1 runs of that condition are stale
-    run = grid.Job("phase3", target="xnli", condition="diverse", seed=1)
-    assert grid.job_params(cfg, run)["start"] == fps[1]
+    run = jobgraph.Job("phase3", target="xnli", condition="diverse", seed=1)
+    assert fingerprints.job_params(cfg, run)["start"] == fps[1]
     # one more seed adds its encoders and runs, and changes nothing that exists
     more = _changed(cfg, seeds=[0, 1, 2, 3, 4, 5])
     assert _rerun(cfg, more) == {"report"}
-    assert {"phase2 diverse/seed5", "phase3 xnli/diverse/seed5"} <= {str(j) for j in grid.jobs(more)}
+    assert {"phase2 diverse/seed5", "phase3 xnli/diverse/seed5"} <= {str(j) for j in jobgraph.jobs(more)}
 
 
 def test_a_selection_parameter_reruns_only_the_conditions_that_choose_languages():
@@ -117,7 +120,7 @@ def test_one_condition_parameters_rerun_only_that_condition():
     # One more random draw: the new draw's jobs, and nothing that already ran.
     more = _changed(cfg, selection={"random_draws": 4})
     assert _rerun(cfg, more) == {"select", "report"}  # (random-3 is new: it has no output yet)
-    assert "phase2 random-3/seed0" in {str(j) for j in grid.jobs(more)}
+    assert "phase2 random-3/seed0" in {str(j) for j in jobgraph.jobs(more)}
     # The translated data set is read by translate-train only.
     rerun = _rerun(cfg, _changed(cfg, data={"translate_train": "xnli"}))
     assert {j for j in rerun if not j.startswith(("select", "report"))} == (
@@ -135,7 +138,7 @@ def test_the_order_of_targets_in_the_file_changes_no_job():
 def test_phase3_parameters_and_seeds_leave_phase2_and_selection_alone():
     cfg = load_config(FULL)
     rerun = _rerun(cfg, _changed(cfg, phase3={"lr": 1e-5}))
-    assert rerun == {"report"} | {str(j) for j in grid.jobs(cfg) if j.stage == "phase3"}
+    assert rerun == {"report"} | {str(j) for j in jobgraph.jobs(cfg) if j.stage == "phase3"}
     assert _rerun(cfg, _changed(cfg, seeds=[0, 1, 2, 3])) == {"report"}  # seed 3 is new
     assert _rerun(cfg, _changed(cfg, threads=2)) == set()  # how, not what
 
@@ -144,12 +147,12 @@ def test_a_phase2_parameter_reruns_phase2_and_what_starts_from_it_not_none():
     cfg = load_config(FULL)
     rerun = _rerun(cfg, _changed(cfg, phase2={"lr": 2e-5}))
     assert "select" not in rerun and not any(j.startswith("phase3 xnli/none") for j in rerun)
-    assert {str(j) for j in grid.jobs(cfg) if j.stage == "phase2"} <= rerun
+    assert {str(j) for j in jobgraph.jobs(cfg) if j.stage == "phase2"} <= rerun
     assert "phase3 xcopa/en/seed1" in rerun
 
 
 def test_code_dependencies_follow_the_imports_of_each_stage():
-    names = {stage: {p.name for p in grid.code_files(stage)} for stage in grid.STAGES}
+    names = {stage: {p.name for p in fingerprints.code_files(stage)} for stage in jobgraph.STAGES}
     assert {"stats.py", "report.py", "04_analysis.ipynb"} <= names["report"]
     assert "stats.py" not in names["phase2"] | names["phase3"] | names["select"]
     assert "evaluation.py" in names["phase3"] and "evaluation.py" not in names["phase2"]
@@ -157,9 +160,9 @@ def test_code_dependencies_follow_the_imports_of_each_stage():
     assert "typology.py" in names["select"] and "config.py" in set.intersection(*names.values())
     # what launches, schedules, checks or times a job is no stage's result code; what only
     # shows a figure or table is the report's alone; the registry counts per entry (below)
-    assert not {"grid.py", "runner.py", "warm.py", "preflight.py", "timing.py", "launch.py",
-                "tasks.yaml"} & set.union(*names.values())
-    assert {"plots.py", "datacard.py", "design.py"} & set.union(*(names[s] for s in grid.STAGES
+    assert not {"grid.py", "fingerprints.py", "costs.py", "runner.py", "warm.py", "preflight.py", "timing.py",
+                "launch.py", "tasks.yaml"} & set.union(*names.values())
+    assert {"plots.py", "datacard.py", "design.py"} & set.union(*(names[s] for s in jobgraph.STAGES
                                                                    if s != "report")) == set()
     assert "plots.py" in names["report"]
 
@@ -171,13 +174,16 @@ def test_code_dependencies_follow_the_imports_of_each_stage():
     ("plots.py", {"report"}),
     ("report.py", {"report"}),
     ("grid.py", set()),
+    ("fingerprints.py", set()),
+    ("costs.py", set()),
     ("runner.py", set()),
     ("warm.py", set()),
     ("preflight.py", set()),
     ("training.py", {"phase2", "phase3"}),
     ("pretrained.py", {"base_model", "phase2", "phase3"}),
     ("04_analysis.ipynb", {"report"}),
-    ("config.py", set(grid.STAGES)),
+    ("config.py", set(jobgraph.STAGES)),
+    ("conditions.py", set(jobgraph.STAGES)),
 ])
 def test_editing_a_module_reruns_every_job_that_runs_it_and_no_other(monkeypatch, module, stages):
     """An edit to one file of the study's code (simulated: its bytes gain a comment) changes
@@ -185,15 +191,15 @@ def test_editing_a_module_reruns_every_job_that_runs_it_and_no_other(monkeypatch
     run that starts from an encoder (or base model) such a job makes, and no other job.
     (Snakemake also reruns what reads a rerun job's outputs, e.g. the report.)"""
     cfg = load_config(ROOT / "params" / "demo.yaml")
-    jobs = grid.jobs(cfg)
-    before = {str(j): grid.fingerprint(cfg, j) for j in jobs}
+    jobs = jobgraph.jobs(cfg)
+    before = {str(j): fingerprints.fingerprint(cfg, j) for j in jobs}
     read = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes",
                         lambda self: read(self) + (b"\n# edited\n" if self.name == module else b""))
-    changed = {str(j) for j in jobs if grid.fingerprint(cfg, j) != before[str(j)]}
+    changed = {str(j) for j in jobs if fingerprints.fingerprint(cfg, j) != before[str(j)]}
 
     def starts_from(job):
-        return grid.start_job(cfg, job.condition, job.seed)
+        return jobgraph.start_job(cfg, job.condition, job.seed)
 
     direct = {str(j) for j in jobs if j.stage in stages}
     if not stages:
@@ -210,13 +216,13 @@ def test_a_registry_entry_counts_only_for_the_jobs_that_read_its_task(monkeypatc
     from dataclasses import replace
 
     cfg = load_config(ROOT / "params" / "demo.yaml")
-    jobs = grid.jobs(cfg)
-    before = {str(j): grid.fingerprint(cfg, j) for j in jobs}
+    jobs = jobgraph.jobs(cfg)
+    before = {str(j): fingerprints.fingerprint(cfg, j) for j in jobs}
 
     def changed(task, **edit):
-        monkeypatch.setitem(grid.TASKS, task, replace(grid.TASKS[task], **edit))
+        monkeypatch.setitem(fingerprints.TASKS, task, replace(fingerprints.TASKS[task], **edit))
         try:
-            return {str(j) for j in jobs if grid.fingerprint(cfg, j) != before[str(j)]}
+            return {str(j) for j in jobs if fingerprints.fingerprint(cfg, j) != before[str(j)]}
         finally:
             monkeypatch.undo()
 
@@ -237,7 +243,7 @@ def test_a_registry_entry_counts_only_for_the_jobs_that_read_its_task(monkeypatc
 
 def test_plan_counts_jobs_and_projects_compute_from_tokens(tmp_path):
     cfg = load_config(FULL)
-    table, n = grid.plan(cfg)
+    table, n = costs.plan(cfg)
     assert n == 3.02e8
     assert dict(table["jobs"]) == {"select": 1, "phase2": 45, "phase3": 100, "report": 1, "total": 147}
     # phase 2 by hand: 9 phase-2 ids x 5 seeds x budget x epochs x tokens per sequence, 6 N FLOPs each
@@ -380,14 +386,14 @@ def test_per_seed_policy_wires_each_run_to_its_own_seeds_encoder_in_the_workflow
     assert result.returncode == 0, out[-3000:]
     blocks = {rule: re.findall(rf"rule {rule}:\n    input: (.*)\n    output: (.*)\n", out)
               for rule in ("phase2", "phase3")}
-    conditions = grid.phase2_conditions(load_config(params))
+    conditions = jobgraph.phase2_conditions(load_config(params))
     assert sorted(o for _, o in blocks["phase2"]) == sorted(
         str(study / "phase2" / c / f"seed{s}") for c in conditions for s in (0, 1))
     for inputs, output in blocks["phase3"]:
         run = Path(output).relative_to(study / "runs")
         condition, seed = "/".join(run.parts[1:-1]), run.parts[-1]
         expected = study / "pretrained" if condition == "none" else study / "phase2" / condition / seed
-        assert inputs == str(expected), (output, inputs)
+        assert inputs == f"{expected}, {params}", (output, inputs)  # its start, and the params file
     assert len(blocks["phase3"]) == 36  # 2 targets x (none + 8 phase-2 ids) x 2 seeds
 
 
@@ -411,7 +417,7 @@ def test_local_runs_are_bounded_by_memory_as_well_as_cores(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     phase3 = out.split("rule phase3:")[1:]
-    assert len(phase3) == len([j for j in grid.jobs(cfg) if j.stage == "phase3"]) == 72  # 2 x 9 x 4 seeds
+    assert len(phase3) == len([j for j in jobgraph.jobs(cfg) if j.stage == "phase3"]) == 72  # 2 x 9 x 4 seeds
     assert all("mem_mb=1200" in block.split("rule ")[0] for block in phase3)
 
 
@@ -441,20 +447,20 @@ def _two_families(tmp_path, **changes):
 
 def test_families_multiply_the_phase2_grid_and_share_none(tmp_path):
     cfg = _two_families(tmp_path)
-    ids = grid.phase2_conditions(cfg)
+    ids = jobgraph.phase2_conditions(cfg)
     per_family = ["en", "diverse", "similar", "random-0", "random-1", "en+diverse", "en-replicate"]
     assert ids == ([f"nli/{c}" for c in per_family] + [f"commonsense/{c}" for c in per_family]
                    + ["translate-train"])
-    names = {str(j) for j in grid.jobs(cfg)}
+    names = {str(j) for j in jobgraph.jobs(cfg)}
     assert {"select nli", "select commonsense"} <= names and "select" not in names
-    phase3 = [j for j in grid.jobs(cfg) if j.stage == "phase3"]
+    phase3 = [j for j in jobgraph.jobs(cfg) if j.stage == "phase3"]
     assert len(phase3) == 2 * (1 + 15) * len(cfg.seeds)  # targets x (none + 15 ids) x seeds: none once
     # Each family's slice selects from its own pool; translate-train is selected once.
     slices = cfg.phase2_families()
     assert slices["commonsense"].data.phase2_en == ("demo_choice",)
     assert "translate-train" in slices["nli"].conditions
     assert "translate-train" not in slices["commonsense"].conditions
-    view, kind, family = grid.slice_of(cfg, "commonsense/random-1")
+    view, kind, family = jobgraph.slice_of(cfg, "commonsense/random-1")
     assert (view.data.phase2_pool, kind, family) == (("demo_choice",), "random-1", "commonsense")
     from study import layout
     assert layout.phase2_dir(cfg, "commonsense/diverse") == cfg.study_dir / "phase2/commonsense/diverse"
@@ -512,6 +518,20 @@ def test_the_full_study_with_its_commented_families_is_valid_and_planned():
         raw["data"].pop(key)
     raw["data"]["families"] = families
     cfg = build_config(raw, FULL)
-    table, _ = grid.plan(cfg)
+    table, _ = costs.plan(cfg)
     assert table["jobs"].to_dict() == {"select": 3, "phase2": 125, "phase3": 260, "report": 1, "total": 389}
     assert round(table.loc["total", "hours on h100"], 1) == 63.5
+
+
+def test_the_workflow_is_lint_clean_with_one_rules_file_per_stage(tmp_path):
+    """The community layout (snakemake-workflows): `include:`s of workflow/rules/*.smk,
+    input functions in common.smk; `snakemake --lint` finds nothing."""
+    rules = sorted(p.name for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    assert rules == ["base_model.smk", "common.smk", "phase2.smk", "phase3.smk", "report.smk", "select.smk"]
+    for params in ("params/demo.yaml", "params/full.yaml"):
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"), "--lint",
+             "--config", f"params={ROOT / params}"], cwd=tmp_path, capture_output=True, text=True,
+            timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert result.returncode == 0 and "in a good condition" in result.stdout + result.stderr, \
+            (params, (result.stdout + result.stderr)[-3000:])

@@ -41,7 +41,7 @@ KILL_STUDY = dict(
     phase2={"epochs": 2, "save_steps": 5},
     phase3={"epochs": 2, "save_steps": 5},
 )
-# What each stage's job runs (in its command line), as study.grid.ENTRY has it
+# What each stage's job runs (in its command line), as study.jobgraph.ENTRY has it
 STAGE_ENTRY = {
     "base_model": "study.pretrained",
     "select": "01_data_selection.ipynb",

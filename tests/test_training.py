@@ -215,3 +215,24 @@ def test_demo_tokenizer_keeps_the_dictionary_words_whole():
     inside = tok.tokenize("我看见苹果")[-2:]  # 苹 果, as they come after another character
     assert all(not p.startswith("▁") for p in inside)
     assert all(not torch.equal(before[i], after[i]) for i in tok.convert_tokens_to_ids(inside))
+
+
+def test_each_setting_reaches_the_trainer_under_its_name_mapped_in_one_place(tmp_path):
+    """TRAINING_ARGUMENTS is the one place a phase setting is renamed: every key is a
+    TrainConfig setting, every value a TrainingArguments field, and the Trainer gets the
+    params' values."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from study.config import TrainConfig
+    from study.training import TRAINING_ARGUMENTS, training_arguments
+
+    assert set(TRAINING_ARGUMENTS) <= set(TrainConfig.model_fields)
+    assert set(TRAINING_ARGUMENTS.values()) <= {f.name for f in dataclasses.fields(TrainingArguments)}
+    t = TrainConfig(lr=3e-4, epochs=3, batch_size=8, eval_batch_size=16, warmup_ratio=0.2, weight_decay=0.01,
+                    grad_accum=2, logging_steps=7)
+    args = training_arguments(t, tmp_path, seed=1, steps_per_epoch=10, select_on_dev=False)
+    for setting, name in TRAINING_ARGUMENTS.items():
+        assert getattr(args, name) == getattr(t, setting), (setting, name)
+    assert (args.learning_rate, args.num_train_epochs, args.gradient_accumulation_steps) == (3e-4, 3, 2)

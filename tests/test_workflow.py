@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from study import grid, stats
+from study import jobgraph, stats
 from study.config import load_config
 from study.registry import TASKS
 
@@ -173,7 +173,7 @@ def test_the_reduced_grid_detects_zero_shot_transfer_and_the_positive_control(st
 def test_every_run_wrote_metrics_for_every_task_split_and_language(study):
     cfg, _, _ = study
     for target in cfg.data.targets:
-        for condition in grid.run_conditions(cfg):  # random-0 for `random`
+        for condition in jobgraph.run_conditions(cfg):  # random-0 for `random`
             run = cfg.study_dir / "runs" / target / condition / "seed0"
             m = json.loads((run / "metrics.json").read_text())
             assert m["target"] == target and m["phase2_family"] == "nli"
@@ -222,7 +222,7 @@ def test_each_run_starts_from_its_own_seeds_encoder(study):
 
     cfg, _, _ = study
     assert cfg.phase2_seed_policy == "per_seed"
-    for condition in grid.phase2_conditions(cfg):
+    for condition in jobgraph.phase2_conditions(cfg):
         p2 = json.loads((cfg.study_dir / "phase2" / condition / "seed0" / "metrics.json").read_text())
         # seed 0's encoder; the negative control's replicate trains with its own seed
         assert p2["seed"] == replicate_seed(condition, 0) and p2["seed_policy"] == "per_seed"
@@ -294,7 +294,7 @@ def test_tidy_results_table(study):
     df = pd.read_parquet(cfg.study_dir / "analysis" / "results.parquet")
     assert list(df.columns) == ["study", "condition", "family", "task", "target", "language", "split",
                                 "seed", "metric", "value", "n", "run_dir"]
-    assert set(df.condition) == set(grid.run_conditions(cfg)) and set(df.family) == {"nli"}
+    assert set(df.condition) == set(jobgraph.run_conditions(cfg)) and set(df.family) == {"nli"}
     acc = df[(df.split == "test") & (df.metric == "accuracy")]
     expected = sum(len(langs) for target in cfg.data.targets for _, langs in cfg.data.evaluated(target))
     assert len(acc) == len(cfg.conditions) * expected
@@ -427,8 +427,8 @@ def test_editing_code_reruns_only_the_jobs_whose_results_it_can_change(study, tm
     edit("study/plots.py", "study/report.py", "notebooks/04_analysis.ipynb")
     assert dry_run() == {"report": 1, "all": 1, "total": 2}
     edit("study/training.py")
-    encoders = len(grid.phase2_conditions(cfg)) * len(cfg.seeds)
-    runs = len(grid.run_conditions(cfg)) * len(cfg.data.targets) * len(cfg.seeds)
+    encoders = len(jobgraph.phase2_conditions(cfg)) * len(cfg.seeds)
+    runs = len(jobgraph.run_conditions(cfg)) * len(cfg.data.targets) * len(cfg.seeds)
     assert dry_run() == {"phase2": encoders, "phase3": runs, "report": 1, "all": 1,
                          "total": encoders + runs + 2}
 
@@ -436,7 +436,7 @@ def test_editing_code_reruns_only_the_jobs_whose_results_it_can_change(study, tm
 def test_report_checks_every_output_against_the_current_params_and_code(study):
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
-    encoders = len(grid.phase2_conditions(cfg)) * len(cfg.seeds)
+    encoders = len(jobgraph.phase2_conditions(cfg)) * len(cfg.seeds)
     total = 1 + encoders + len(cfg.conditions) * len(cfg.data.targets) * len(cfg.seeds)
     assert f"all {total} match the current parameters and code" in html
 

@@ -11,8 +11,8 @@ import pandas as pd
 
 from study import typology
 from study.config import StudyConfig
-from study.grid import Job
 from study.io import atomic_write_bytes, atomic_write_text
+from study.jobgraph import Job
 from study.leakage import evaluation_keys
 from study.pipeline import write_record
 from study.provenance import dataset_fingerprint

@@ -9,8 +9,9 @@ from pathlib import Path
 from study import typology
 from study.conditions import ConditionId
 from study.config import StudyConfig, phase2_training_seed, replicate_seed
-from study.grid import Job, fingerprint, slice_of
+from study.fingerprints import fingerprint
 from study.io import atomic_write_bytes
+from study.jobgraph import Job, slice_of
 from study.leakage import evaluation_keys
 from study.pipeline import checkpoint_dir, write_record
 from study.provenance import dataset_fingerprint

@@ -11,7 +11,8 @@ import numpy as np
 from study import layout
 from study.config import StudyConfig
 from study.data import load_split
-from study.grid import Job, fingerprint
+from study.fingerprints import fingerprint
+from study.jobgraph import Job
 from study.pipeline import checkpoint_dir, phase2_family, write_record
 from study.provenance import dataset_fingerprint
 

@@ -1,0 +1,21 @@
+rule phase2:
+    input:
+        base=BASE,
+        study=STUDY_PARAMS,
+    output:
+        directory(phase2_output()),
+    params:
+        fp=fingerprint(phase2_job),
+        seed=phase2_seed_option,
+        python=sys.executable,
+    log:
+        phase2_log(),
+    threads: cfg.threads
+    resources:
+        gpu=0,
+        mem_mb=grid.memory_mb(cfg, "phase2"),
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "{params.python} -m study.runner 02_intermediate_training.ipynb {output} --params {input.study}"
+        " -p condition {wildcards.condition}{params.seed} -p processes {resources.gpu} 2>&1 | tee {log}"

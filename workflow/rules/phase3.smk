@@ -1,0 +1,21 @@
+rule phase3:
+    input:
+        start=phase3_start,
+        study=STUDY_PARAMS,
+    output:
+        directory(str(layout.run_dir(cfg, "{target}", "{condition}", "{seed}"))),
+    params:
+        fp=fingerprint(phase3_job),
+        python=sys.executable,
+    log:
+        str(LOGS / "phase3" / "{target}-{condition}-seed{seed}.log"),
+    threads: cfg.threads
+    resources:
+        gpu=0,
+        mem_mb=grid.memory_mb(cfg, "phase3"),
+    conda:
+        "../envs/study.yaml"
+    shell:
+        "{params.python} -m study.runner 03_target_training.ipynb {output} --params {input.study}"
+        " -p target {wildcards.target} -p condition {wildcards.condition} -p seed {wildcards.seed}"
+        " -p processes {resources.gpu} 2>&1 | tee {log}"
