@@ -3,9 +3,9 @@
     python -m study.runner notebooks/03_target_training.ipynb outputs/demo/runs/demo_nli/en/seed0 \\
         --params params/demo.yaml -p target demo_nli -p condition en -p seed 0
 
-The params file is validated before anything runs. The notebook receives the parsed
-file (`params`), its path (`params_file`), its output folder (`out_dir`) and the
-stage's own parameters. It runs in `<out_dir>.partial`, which is renamed to `out_dir`
+The params file is read and validated once, before anything runs. The notebook receives
+the resolved config (`params`: every setting, defaults filled in), the file's path
+(`params_file`), its output folder (`out_dir`) and the stage's own parameters. It runs in `<out_dir>.partial`, which is renamed to `out_dir`
 only when the notebook succeeded; a failed run leaves the executed notebook, with its
 error, in the `.partial` folder and exits non-zero. With --html, the executed notebook
 is also rendered to HTML without code cells (the report).
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from study.config import ConfigError, build_config, read_params
+from study.config import ConfigError, load_config
 from study.io import atomic_dir, atomic_write_json, atomic_write_text
 from study.jobgraph import NOTEBOOKS
 from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing
@@ -77,9 +77,9 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
                  kernel: str = KERNEL, html: Path | None = None) -> Path:
     import papermill as pm
 
-    # read and checked once, before a kernel starts; the kernel gets the same data
-    raw = read_params(params_file)
-    cfg = build_config(raw, params_file)
+    # read and checked once, before a kernel starts; the kernel gets the resolved config
+    # (every default filled in, paths absolute), which gives the same config there
+    cfg = load_config(params_file)
     check_kernel(kernel)
     os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
     os.environ.setdefault("TQDM_MININTERVAL", "5")
@@ -90,7 +90,7 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
         try:
             pm.execute_notebook(
                 str(notebook), str(executed), kernel_name=kernel, cwd=str(notebook.parent),
-                parameters={"params_file": str(params_file.resolve()), "params": raw,
+                parameters={"params_file": str(params_file.resolve()), "params": cfg.resolved(),
                             "out_dir": str(tmp), **parameters},
                 progress_bar=False, kernel_manager_class=kernel_manager_class(),
             )
