@@ -12,6 +12,6 @@ rule base_model:
         str(LOGS / "base_model.log"),
     threads: cfg.threads
     conda:
-        "../envs/study.yaml"
+        "../../environment.yml"
     shell:
         "{params.python} -m study.pretrained {input.study} 2>&1 | tee {log}"

@@ -15,7 +15,7 @@ rule phase2:
         gpu=0,
         mem_mb=grid.memory_mb(cfg, "phase2"),
     conda:
-        "../envs/study.yaml"
+        "../../environment.yml"
     shell:
         "{params.python} -m study.runner 02_intermediate_training.ipynb {output} --params {input.study}"
         " -p condition {wildcards.condition}{params.seed} -p processes {resources.gpu} 2>&1 | tee {log}"

@@ -14,7 +14,7 @@ rule phase3:
         gpu=0,
         mem_mb=grid.memory_mb(cfg, "phase3"),
     conda:
-        "../envs/study.yaml"
+        "../../environment.yml"
     shell:
         "{params.python} -m study.runner 03_target_training.ipynb {output} --params {input.study}"
         " -p target {wildcards.target} -p condition {wildcards.condition} -p seed {wildcards.seed}"

@@ -14,7 +14,7 @@ rule report:
         str(LOGS / "report.log"),
     threads: cfg.threads
     conda:
-        "../envs/study.yaml"
+        "../../environment.yml"
     shell:
         "{params.python} -m study.runner 04_analysis.ipynb {output.analysis} --params {input.study}"
         " --html {output.html} 2>&1 | tee {log}"

@@ -14,7 +14,7 @@ if not FAMILIES:  # one phase-2 family: outputs/<study>/selection
             str(LOGS / "select.log"),
         threads: cfg.threads
         conda:
-            "../envs/study.yaml"
+            "../../environment.yml"
         shell:
             "{params.python} -m study.runner 01_data_selection.ipynb {output} --params {input.study}"
             " 2>&1 | tee {log}"
@@ -35,7 +35,7 @@ else:  # several (data.families): outputs/<study>/selection/<family>, one job ea
             str(LOGS / "select-{family}.log"),
         threads: cfg.threads
         conda:
-            "../envs/study.yaml"
+            "../../environment.yml"
         shell:
             "{params.python} -m study.runner 01_data_selection.ipynb {output} --params {input.study}"
             " -p family {wildcards.family} 2>&1 | tee {log}"
