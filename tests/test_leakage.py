@@ -70,8 +70,8 @@ def test_temperature_quota_follows_sizes_and_keeps_the_budget(tmp_path):
     cfg, _ = _study(tmp_path, "drop", planted=0)
     cfg = cfg.model_copy(update={"selection": cfg.selection.model_copy(
         update={"quota": "temperature", "temperature": 1.0})})
-    plan = Phase2Plan(pool={"ja": ("demo_nli",)}, excluded=(), languages={"mixed": ("en", "ja")})
-    sets, report = build_phase2_set(cfg, plan, "mixed", evaluation_keys(cfg))
+    plan = Phase2Plan(pool={"ja": ("demo_nli",)}, excluded=(), languages={"diverse": ("en", "ja")})
+    sets, report = build_phase2_set(cfg, plan, "diverse", evaluation_keys(cfg))
     ds = concatenated(sets)
     # English has 3,000 training examples and Japanese 1,500: T = 1 splits 2:1.
     assert {lang: r["used"] for lang, r in report.items()} == {"en": 1000, "ja": 500}
