@@ -5,9 +5,10 @@
 
 The params file is read and validated once, before anything runs. The notebook receives
 the resolved config (`params`: every setting, defaults filled in), the file's path
-(`params_file`), its output folder (`out_dir`) and the stage's own parameters. It runs in `<out_dir>.partial`, which is renamed to `out_dir`
-only when the notebook succeeded; a failed run leaves the executed notebook, with its
-error, in the `.partial` folder and exits non-zero. With --html, the executed notebook
+(`params_file`), its output folder (`out_dir`) and the stage's own parameters. It runs
+in `<out_dir>.partial`, which is renamed to `out_dir` only when the notebook succeeded;
+a failed run leaves the executed notebook, with its error, in the `.partial` folder and
+exits non-zero. With --html, the executed notebook
 is also rendered to HTML without code cells (the report).
 """
 
@@ -29,6 +30,7 @@ from study.jobgraph import NOTEBOOKS
 from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing
 from study.warm import kernel_manager_class
 
+RUNNER_STARTED = time.time()
 KERNEL = "xlt-study"
 
 # papermill -> nbformat -> jsonschema imports jsonschema's optional IRI format checker,
@@ -113,6 +115,9 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
         started, finished = _process_start(), time.time()
         atomic_write_json(tmp / JOB_FILE, {
             "job": round(finished - started, 3), "started": started, "finished": finished,
+            # the runner's own start on the wall clock that `finished` reads: the process's
+            # start (psutil, from the boot clock) can disagree with it by seconds on a VM
+            "runner_started": RUNNER_STARTED,
             **notebook_timing(executed),
             "render_html": round(time.time() - render_start, 3) if html else 0.0})
     return out_dir / notebook.name
