@@ -130,19 +130,11 @@ class ConditionId:
         """A random draw's pooled condition (`qa/random-1` -> `qa/random`); else itself."""
         return replace(self, draw=None)
 
-    @property
-    def recipe(self) -> str:
-        return recipe(self.kind)
-
     def home(self, families) -> str | None:
         """The family whose slice selects this condition's data: its own, or for a condition
         without a family in a several-family study (translate-train) the first."""
         families = list(families)
         return self.family or (families[0] if families and self.kind != "none" else None)
-
-
-def parse(text: str | ConditionId) -> ConditionId:
-    return ConditionId.parse(text)
 
 
 def ids(kinds, draws: int, families=()) -> list[str]:

@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 
 from study import conditions
-from study.conditions import ConditionId
 from study.config import StudyConfig, replicate_seed
 from study.jobgraph import ENTRY, NOTEBOOKS, PACKAGE, Job, slice_of, start_job
 from study.registry import TASKS
@@ -117,7 +116,7 @@ def _selection_keys(cfg: StudyConfig, condition: str) -> dict:
             "temperature": s["temperature"], "leakage": s["leakage"],
             "max_train_examples": d["max_train_examples"],
             "seed": replicate_seed(condition, cfg.phase2_seed), "evaluated": _evaluated(cfg)}
-    kind = conditions.facts(ConditionId.parse(condition).kind)  # a replicate reads what its original reads
+    kind = conditions.facts(condition)  # a replicate reads what its original reads
     if "en" in kind.reads:
         keys["phase2_en"] = d["phase2_en"]
     if "pool" in kind.reads:  # chosen from the pool
@@ -133,7 +132,7 @@ def _selection_keys(cfg: StudyConfig, condition: str) -> dict:
 
 def _phase2_reads(view: StudyConfig, condition: str) -> set[str]:
     """The registry entries of one condition's phase-2 data (its kind's `reads`)."""
-    reads = conditions.facts(ConditionId.parse(condition).kind).reads
+    reads = conditions.facts(condition).reads
     d = view.data
     return ({*d.phase2_en} if "en" in reads else set()) | ({*d.phase2_pool} if "pool" in reads else set()) \
         | ({d.translate_train} if "translated" in reads else set())
