@@ -274,7 +274,7 @@ def _canonical_pairs(raw, task: TaskSpec, lang: str, where: str):
 def _canonical_choices(raw, task: TaskSpec, lang: str, where: str):
     f = task.fields
     if isinstance(f["choices"], str):  # one column holding each row's list of choices
-        counts = {len(c) for c in raw[f["choices"]]}
+        counts = {len(c) for c in raw[f["choices"]][:]}
         if len(counts) != 1 or min(counts) < 2:
             raise DataError(f"{where}: column {f['choices']!r} must hold the same number (>= 2) of "
                             f"choices in every row; found lengths {sorted(counts)}")
@@ -352,7 +352,7 @@ def pretraining_corpus(cfg: StudyConfig) -> list[str]:
                 if column in ds.column_names:
                     texts.update(t for t in ds[column] if t)
             if "choices" in ds.column_names:
-                texts.update(c for choices in ds["choices"] for c in choices)
+                texts.update(c for choices in ds["choices"][:] for c in choices)
     return sorted(texts)
 
 

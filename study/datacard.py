@@ -46,8 +46,8 @@ def length_table(sets: dict) -> pd.DataFrame:
     frames = []
     for name, by_task in sets.items():
         for task, ds in (by_task.items() if isinstance(by_task, dict) else [("", by_task)]):
-            frames.append(pd.DataFrame({"condition": name, "task": task, "language": list(ds["lang"]),
-                                        "characters": [_characters(row) for row in ds]}))
+            frames.append(pd.DataFrame({"condition": name, "task": task, "language": ds["lang"][:],
+                                        "characters": [_characters(row) for row in ds.to_list()]}))
     if not frames:  # no condition trains in phase 2 (a study of `none` alone)
         return pd.DataFrame(columns=["condition", "task", "language", "characters"])
     return pd.concat(frames, ignore_index=True)

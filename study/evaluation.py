@@ -57,7 +57,7 @@ def predict(model, tokenizer, ds, head: str, batch_size: int, max_length: int,
 def label_names(task: TaskSpec, ds) -> list[str]:
     """What a prediction file writes for label id i: the label name, or the choice index."""
     if task.head == "multiple_choice":
-        return [str(i) for i in range(max(map(len, ds["choices"]), default=0))]
+        return [str(i) for i in range(max(map(len, ds["choices"][:]), default=0))]
     return list(task.label_set)
 
 
@@ -72,7 +72,7 @@ def evaluate_target(model, tokenizer, cfg: StudyConfig, target: str, run_dir: Pa
         ds = load_split(task, lang, split, cfg.data, limit=cfg.data.max_eval_examples)
         pred = predict(model, tokenizer, ds, task.head, cfg.phase3.eval_batch_size,
                        cfg.phase3.max_length, cfg.phase3.precision)
-        gold = np.asarray(ds["label"])
+        gold = np.asarray(ds["label"][:])
         names = label_names(task, ds)
         results.setdefault(name, {}).setdefault(split, {})[lang] = {
             "accuracy": float((pred == gold).mean()), "n": int(len(gold)),

@@ -24,10 +24,17 @@ class LeakageError(ValueError):
     """Phase-2 data contains target evaluation examples and the params say fail."""
 
 
+_PUNCTUATION: dict[int, None] = {}  # str.translate's table: every punctuation character seen so far
+_CLASSIFIED: set[str] = set()
+
+
 def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
-    return _SPACE.sub(" ", text).strip()
+    new = set(text) - _CLASSIFIED  # each character's Unicode category is looked up once
+    if new:
+        _CLASSIFIED.update(new)
+        _PUNCTUATION.update({ord(ch): None for ch in new if unicodedata.category(ch).startswith("P")})
+    return _SPACE.sub(" ", text.translate(_PUNCTUATION)).strip()
 
 
 def example_keys(ds) -> list[tuple[str, str]]:
@@ -36,12 +43,12 @@ def example_keys(ds) -> list[tuple[str, str]]:
     context) for QA. Examples of different heads never share a key."""
     cols = ds.column_names
     if "hypothesis" in cols:
-        firsts, seconds = ds["premise"], ds["hypothesis"]
+        firsts, seconds = ds["premise"][:], ds["hypothesis"][:]
     elif "choices" in cols:
-        firsts = ds["premise"]
-        seconds = [" | ".join([q, *c]) for q, c in zip(ds["question"], ds["choices"], strict=True)]
+        firsts = ds["premise"][:]
+        seconds = [" | ".join([q, *c]) for q, c in zip(ds["question"][:], ds["choices"][:], strict=True)]
     else:
-        firsts, seconds = ds["question"], ds["context"]
+        firsts, seconds = ds["question"][:], ds["context"][:]
     return [(normalise(a), normalise(b)) for a, b in zip(firsts, seconds, strict=True)]
 
 

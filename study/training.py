@@ -295,7 +295,7 @@ def train_phase2(model_path: str, sets: dict, t: TrainConfig, seed: int, work_di
     probabilities = task_probabilities(sizes, t.task_sampler, t.sampler_temperature)
     sampler = TaskBatchSampler(
         sizes, t.batch_size, probabilities, seed,
-        lengths={task: [_length(x) for x in ds["input_ids"]] for task, ds in tokenized.items()}
+        lengths={task: [_length(x) for x in ds["input_ids"][:]] for task, ds in tokenized.items()}
         if t.group_by_length else None)
     steps = math.ceil(len(sampler) / t.grad_accum)
     args = training_arguments(t, work_dir, seed, steps, False, multitask=True)

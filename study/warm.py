@@ -11,9 +11,9 @@ streams), and waits for it, forwarding signals. With no server (JupyterLab, a cl
 node, a server that died) the launcher execs the ordinary `ipykernel_launcher`, so a job
 never depends on it. A forked kernel exits when its launcher is gone.
 
-The server imports modules and nothing more: no torch operation runs before the fork, so
-every kernel sets up its own thread pools (with the job's OMP_NUM_THREADS) as a fresh
-process would.
+The server imports modules and reads URIEL's tables, nothing more: no torch operation
+runs before the fork, so every kernel sets up its own thread pools (with the job's
+OMP_NUM_THREADS) as a fresh process would.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SOCKET = "STUDY_WARM_SOCKET"
-# Not matplotlib: it reads its backend (MPLBACKEND, which ipykernel sets to the inline
-# backend as it starts) when imported, so a preloaded one would draw no figures.
+# matplotlib reads its backend (MPLBACKEND, which ipykernel sets to the inline backend as
+# it starts) when imported: a forked kernel sets it again (`_inline_figures`), or a
+# preloaded matplotlib would draw no figures.
 PRELOAD = ("torch", "datasets", "transformers", "transformers.trainer", "torch.utils.tensorboard",
            "pandas", "numpy", "scipy.stats", "statsmodels.api", "ipykernel.kernelapp",
            "study.config", "study.data", "study.evaluation", "study.features", "study.training",
-           "study.multitask", "study.selection", "study.typology")
+           "study.multitask", "study.selection", "study.typology", "study.plots")
 
 
 # ---------------------------------------------------------------- the runner's side
@@ -123,8 +124,11 @@ def serve(path: str) -> None:
             importlib.import_module(module)
         except ImportError:
             pass
-    if "matplotlib" in sys.modules:  # kernels would have no inline figures: serve none
-        raise SystemExit("study.warm: a preloaded module imported matplotlib; no warm kernels")
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and getattr(pyplot, "_backend_mod", None) is not None:
+        # a backend chosen before the fork: kernels would have no inline figures; serve none
+        raise SystemExit("study.warm: a preloaded module chose a matplotlib backend; no warm kernels")
+    _preload_data()
     if os.path.exists(path):
         os.unlink(path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -153,6 +157,26 @@ def serve(path: str) -> None:
             conn.close()  # the child keeps its copy open until it exits
 
 
+def _preload_data() -> None:
+    """Read-only data every kernel would load alike: URIEL's feature tables (1.5 s of the
+    selection and of each phase-2 job that ranks languages), shared by the forks."""
+    try:
+        from study import typology
+
+        typology.uriel()
+    except Exception:  # noqa: BLE001 - a kernel then loads it itself, as a cold one does
+        pass
+
+
+def _inline_figures() -> None:
+    """What a matplotlib imported in this kernel would have read: MPLBACKEND, which
+    ipykernel sets to its inline backend where the environment names none."""
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        matplotlib.rcParams["backend"] = os.environ.setdefault(
+            "MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
 def _become_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:
     """In the forked child: the launcher's streams, environment and folder, then ipykernel."""
     try:
@@ -165,6 +189,7 @@ def _become_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
+        _inline_figures()
         threads = os.environ.get("OMP_NUM_THREADS")
         if threads and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(threads))

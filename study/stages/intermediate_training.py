@@ -82,7 +82,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
         "task_sampler": {"kind": cfg.phase2.task_sampler, "temperature": cfg.phase2.sampler_temperature
                          if cfg.phase2.task_sampler == "temperature" else None,
                          "probabilities": trainer.task_probabilities},
-        "languages": sorted({lang for ds in sets.values() for lang in ds["lang"]}),
+        "languages": sorted({lang for ds in sets.values() for lang in ds["lang"][:]}),
         "steps": trainer.state.global_step, "resumed_from": trainer.resumed_from,
         "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
     }

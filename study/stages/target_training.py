@@ -69,7 +69,7 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
         "train_task": train_task, "phase2_family": phase2_family(cfg, condition), "zero_shot": True,
         "started_from": str(Path(start_from).relative_to(cfg.study_dir))
         if Path(start_from).is_relative_to(cfg.study_dir) else str(start_from),
-        "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"])).mean()),
+        "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"][:])).mean()),
         "dev_en_n": len(dev),
         "evaluation": evaluation,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
