@@ -9,15 +9,10 @@ TORCH  ?= torch==2.13.0
 KERNEL := xlt-study
 PARAMS ?= params/demo.yaml
 CORES  ?= $(shell nproc 2>/dev/null || echo 2)
-# apt-get as root, or through sudo where that exists
-APT    := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: demo study report plan check clean test test-faults bench lab lint
 
 $(STAMP): pyproject.toml
-	# Debian's chromium renders the report in the report test (headless, offline).
-	command -v chromium >/dev/null || $(APT) install -y --no-install-recommends chromium \
-	  || { $(APT) update && $(APT) install -y --no-install-recommends chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[dev]'

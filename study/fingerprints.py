@@ -34,7 +34,7 @@ def _module_file(module: str) -> Path | None:
 # Code that launches, schedules, checks or times a job cannot change what the job computes:
 # a fingerprint neither counts it nor follows its imports, and editing it reruns nothing.
 NOT_RESULTS = frozenset({"study.grid", "study.fingerprints", "study.costs", "study.preflight", "study.runner",
-                         "study.warm", "study.timing", "study.launch"})
+                         "study.warm", "study.timing", "study.launch", "study.console"})
 # Code that only shows the reader a figure or a table counts for the report, which is what
 # it shows, and for no training or selection job: editing it reruns the report alone (the
 # figures in the executed selection and training notebooks may then be stale).

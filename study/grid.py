@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from study import layout
 from study.config import StudyConfig
 from study.costs import plan
 from study.jobgraph import PACKAGE
@@ -88,8 +89,11 @@ def snakemake_command(params_file: Path, cores: int, profile: str | None, extra:
     # The study's own lock (study_lock) keeps a second run out; Snakemake's directory lock would
     # outlive a killed run and stop the restart, and a job it saw start but not end is redone.
     # A failed job stops only what depends on it (--keep-going); `run` then names it.
+    # What reruns a finished job is its fingerprint (a rule parameter: the settings, registry
+    # entries and code that can change its results), not the text of the rule's shell command.
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--config",
-               f"params={Path(params_file).resolve()}", "--nolock", "--rerun-incomplete", "--keep-going"]
+               f"params={Path(params_file).resolve()}", "--nolock", "--rerun-incomplete", "--keep-going",
+               "--rerun-triggers", "mtime", "params", "input", "software-env"]
     if workdir is not None:
         command += ["--directory", str(workdir)]
     if profile:  # a profile folder named relative to where the command was started
@@ -100,42 +104,102 @@ def snakemake_command(params_file: Path, cores: int, profile: str | None, extra:
     return command + extra
 
 
-def run(params_file: Path, cores: int, profile: str | None, extra: list[str]) -> int:
-    """Run the study grid through Snakemake, holding the study's lock."""
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+JOB_CONSOLE = "STUDY_JOB_CONSOLE"  # where a job's output goes beside its log (the rules' shell)
+
+
+def run(params_file: Path, cores: int, profile: str | None, extra: list[str], verbose: bool = False) -> int:
+    """Run the study grid through Snakemake, holding the study's lock. The terminal shows a
+    progress line, a line per finished job and a summary (study.console); Snakemake's output
+    goes to logs/snakemake.log and each job's to its own log, or, with `verbose`, all of it
+    to the terminal. Ctrl-C, SIGTERM or SIGHUP stop the run: Snakemake stops its jobs, and
+    one line says what finished and that the same command resumes."""
+    import signal
     import subprocess
 
     from study.preflight import check
 
     dry_run = any(a in ("-n", "--dry-run", "--dryrun") for a in extra)
-    # params, data and Hub: nothing starts, nothing is written if wrong (a dry run downloads
-    # nothing: it needs no Hub, e.g. to list a cluster's jobs from a machine without it)
-    cfg, _ = check(params_file, hub=not dry_run)
-    with study_lock(cfg):
-        try:
-            table, _ = plan(cfg)
-            hours = {c: f"{table.loc['total', c]:.2g} h" for c in table.columns if c.startswith("hours")}
-            print(f"study {cfg.study!r}: {table.loc['total', 'jobs']} jobs in the grid, "
-                  f"{table.loc['total', 'PFLOP']:.3g} PFLOP projected"
-                  + "".join(f", {v} {k.removeprefix('hours ')}" for k, v in hours.items())
-                  + f" (python -m study.grid plan {params_file})", flush=True)
-        except (KeyError, RuntimeError) as e:  # the projection is information, not a requirement
-            print(f"no compute projection: {e}", flush=True)
-        memory = available_memory_mb()
-        if not profile:
-            print(f"local run: up to {local_parallelism(cfg, cores, memory)} phase-3 jobs at once "
-                  f"({cores} cores, {cfg.threads} thread(s) a job; {memory} MB available, "
-                  f"{memory_mb(cfg, 'phase3')} MB a job)", flush=True)
-        from contextlib import nullcontext
+    stop: list[int] = []
 
-        from study import warm
+    def stopping(signum, _frame):
+        if not stop and proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # Snakemake stops its jobs, then exits
+        stop.append(signum)
 
-        # local jobs get kernels forked from one process that has imported the stack already
-        with warm.server() if not profile else nullcontext():
-            status = subprocess.call(snakemake_command(params_file.resolve(), cores, profile, extra,
-                                                       memory, workdir=cfg.study_dir))
-    if status:
-        report_failures(cfg)
+    proc = None
+    previous = {name: signal.signal(getattr(signal, name), stopping) for name in STOP_SIGNALS}
+    try:
+        # params, data and Hub: nothing starts, nothing is written if wrong (a dry run downloads
+        # nothing: it needs no Hub, e.g. to list a cluster's jobs from a machine without it)
+        cfg, _ = check(params_file, hub=not dry_run)
+        with study_lock(cfg):
+            _announce(cfg, cores, profile)
+            if stop:
+                print("stopped before any job started; run the same command again to start", flush=True)
+                return 130
+            from contextlib import nullcontext
+
+            from study import console, warm
+
+            log = cfg.study_dir / "logs" / "snakemake.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            quiet = not verbose and not dry_run
+            # unbuffered: the progress line reads Snakemake's job count from its log as it is written
+            env = {**os.environ, "PYTHONUNBUFFERED": "1",
+                   **({JOB_CONSOLE: "/dev/stdout"} if not quiet else {})}
+            command = snakemake_command(params_file.resolve(), cores, profile, extra,
+                                        available_memory_mb(), workdir=cfg.study_dir)
+            # local jobs get kernels forked from one process that has imported the stack already
+            with warm.server() if not profile else nullcontext(), \
+                    open(log, "w") if quiet else nullcontext() as sink:
+                progress = console.Progress(cfg, log) if quiet else nullcontext()
+                with progress:
+                    proc = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT if quiet
+                                            else None)
+                    status = proc.wait()
+            if stop:
+                print(progress.interrupted_line() if quiet else "stopped; run the same command again "
+                      "to resume (finished jobs are kept)", flush=True)
+                return 130
+            if quiet and not status:
+                _finish(cfg, progress)
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+    if status and not report_failures(cfg) and quiet:  # not a notebook: Snakemake's log tells
+        tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-12:]
+        print(f"the workflow stopped (exit {status}); the end of its log, {log}:", *tail, sep="\n",
+              file=sys.stderr, flush=True)
     return status
+
+
+def _announce(cfg: StudyConfig, cores: int, profile: str | None) -> None:
+    try:
+        table, _ = plan(cfg)
+        hours = {c: f"{table.loc['total', c]:.2g} h" for c in table.columns if c.startswith("hours")}
+        print(f"study {cfg.study!r}: {table.loc['total', 'jobs']} jobs in the grid, "
+              f"{table.loc['total', 'PFLOP']:.3g} PFLOP projected"
+              + "".join(f", {v} {k.removeprefix('hours ')}" for k, v in hours.items())
+              + f" (python -m study.grid plan {cfg.source_file})", flush=True)
+    except (KeyError, RuntimeError) as e:  # the projection is information, not a requirement
+        print(f"no compute projection: {e}", flush=True)
+    if not profile:
+        memory = available_memory_mb()
+        print(f"local run: up to {local_parallelism(cfg, cores, memory)} phase-3 jobs at once "
+              f"({cores} cores, {cfg.threads} thread(s) a job; {memory} MB available, "
+              f"{memory_mb(cfg, 'phase3')} MB a job)", flush=True)
+
+
+def _finish(cfg: StudyConfig, progress) -> None:
+    """The last lines of a finished run: nothing was to do, or the study's summary."""
+    from study import console
+
+    if progress.total == 0:
+        print(f"nothing to do: every job of study {cfg.study!r} is finished and up to date "
+              f"(report: {layout.report_file(cfg).resolve().as_uri()})", flush=True)
+    else:
+        print(console.summary(cfg), flush=True)
 
 
 def report_failures(cfg: StudyConfig) -> list[dict]:
@@ -200,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                        help="local cores (default: all); each job takes `threads` of them")
     p_run.add_argument("--profile", help="a Snakemake profile, e.g. workflow/profiles/slurm")
+    p_run.add_argument("-v", "--verbose", action="store_true", help="show Snakemake's and every job's "
+                       "output (kernel messages, progress bars, Trainer logs) instead of the progress line")
     p_clean.add_argument("--yes", action="store_true", help="do not ask")
     args, extra = parser.parse_known_args(argv)
     try:
@@ -227,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in design.enforce(load_config(args.params)):
                 print(f"warning: {line}", file=sys.stderr, flush=True)
         if args.command == "run":
-            return run(args.params, args.cores, args.profile, extra)
+            return run(args.params, args.cores, args.profile, extra, verbose=args.verbose)
         if args.command == "check":
             from study.preflight import check, hub_needs, offline
 

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SOCKET = "STUDY_WARM_SOCKET"
+PREFIX = "study-warm-"  # the server's folder in the temporary directory
+POLL = 0.5  # seconds between the checks that a parent is still there
 # matplotlib reads its backend (MPLBACKEND, which ipykernel sets to the inline backend as
 # it starts) when imported: a forked kernel sets it again (`_inline_figures`), or a
 # preloaded matplotlib would draw no figures.
@@ -61,7 +63,8 @@ def server() -> Iterator[str]:
     import subprocess
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="study-warm-")  # short: a socket path has ~100 bytes
+    sweep(tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix=PREFIX)  # short: a socket path has ~100 bytes
     path = os.path.join(folder, "socket")
     proc = subprocess.Popen([sys.executable, "-m", "study.warm", "serve", path],
                             stdin=subprocess.DEVNULL)
@@ -83,10 +86,56 @@ def server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def sweep(tmp: str, age: float = 600.0) -> list[str]:
+    """Remove the folders of servers that are gone (killed with SIGKILL, a machine that
+    went down): a socket nobody listens on, or no socket after `age` seconds (a server
+    imports for seconds before it listens). Live servers of other runs are left alone."""
+    import shutil
+    import time
+
+    removed = []
+    for name in os.listdir(tmp):
+        folder = os.path.join(tmp, name)
+        if not name.startswith(PREFIX) or not os.path.isdir(folder):
+            continue
+        path = os.path.join(folder, "socket")
+        try:
+            if os.path.exists(path):
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    probe.connect(path)
+                    continue  # someone listens: a live server (it drops a connection that asks nothing)
+                except OSError:
+                    pass
+                finally:
+                    probe.close()
+            elif time.time() - os.stat(folder).st_mtime < age:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _on_parent_exit(parent: int, then) -> None:
+    """Call `then()` in a daemon thread once this process's parent is no longer `parent`."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(POLL)
+        then()
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 # ---------------------------------------------------------------- the launcher
 
 def launch(args: list[str]) -> None:
     """Get a kernel forked by the server and wait for it; without one, be an ordinary kernel."""
+    parent = os.getppid()  # the runner (its kernel manager started this launcher)
     path = os.environ.get(SOCKET)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -101,9 +150,28 @@ def launch(args: list[str]) -> None:
         os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *args])
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
         signal.signal(sig, lambda s, _f: _forward(pid, s))
+    # The runner that started this launcher died without shutting its kernel down (SIGKILL;
+    # a group SIGTERM never reaches this session of jupyter_client's): stop the kernel too.
+    _on_parent_exit(parent, lambda: _stop(pid))
     while sock.recv(1):  # the kernel holds the other end open until it exits
         pass
     sys.exit(0)
+
+
+def _stop(pid: int, grace: float = 3.0) -> None:
+    import time
+
+    _forward(pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        _forward(pid, signal.SIGKILL)
+    os._exit(1)
 
 
 def _forward(pid: int, sig: int) -> None:
@@ -136,7 +204,10 @@ def serve(path: str) -> None:
     os.rename(path + ".tmp", path)  # launchers see the socket only once it listens
     server.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked kernels are reaped automatically
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # a stopped run: leave quietly, at once
+        signal.signal(sig, lambda *_: _leave(path))
+    # `study.grid run` killed outright cannot stop this server: it leaves, with its folder
+    _on_parent_exit(os.getppid(), lambda: _leave(path))
     while True:
         conn, _ = server.accept()
         try:
@@ -175,6 +246,13 @@ def _inline_figures() -> None:
     if matplotlib is not None:
         matplotlib.rcParams["backend"] = os.environ.setdefault(
             "MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def _leave(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    os._exit(0)
 
 
 def _become_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:

@@ -8,6 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -57,3 +59,51 @@ def concatenated(sets: dict):
     from datasets import concatenate_datasets
 
     return concatenate_datasets(list(sets.values()))
+
+
+def needs_service(reason: str) -> None:
+    """A test whose service cannot exist here: skipped with the reason on a developer's
+    machine, failed in CI (CI=true), so the check never silently disappears."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI: {reason}")
+    pytest.skip(reason)
+
+
+def _apt(*packages: str) -> bool:
+    """Install Debian packages where that needs no password: as root, or with sudo -n."""
+    if not shutil.which("apt-get"):
+        return False
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"] if shutil.which("sudo") else None
+    if prefix is None:
+        return False
+    install = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *packages]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, capture_output=True, env=env).returncode == 0:
+        return True
+    subprocess.run([*prefix, "apt-get", "update"], capture_output=True, env=env)
+    return subprocess.run(install, capture_output=True, env=env).returncode == 0
+
+
+def chromium() -> str:
+    """A headless Chromium for the browser tests: the one on the machine, or Debian's,
+    installed where root (or password-less sudo) and apt exist. Running the study needs none."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    if _apt("chromium") and (found := shutil.which("chromium")):
+        return found
+    needs_service("no Chromium on this machine, and it cannot be installed here (Debian's `chromium` "
+                  "package needs root or password-less sudo, and apt): install a Chromium to run the "
+                  "browser test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernels():
+    """The notebooks the tests execute get kernels forked from one server that imported the
+    stack once, as a local study run's jobs do (study/warm.py); test_warm checks that such a
+    kernel gives the numbers an ordinary one gives, and tests that want an ordinary kernel
+    unset STUDY_WARM_SOCKET."""
+    from study import warm
+
+    with warm.server():
+        yield

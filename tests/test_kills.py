@@ -201,7 +201,7 @@ def test_ten_kills_at_random_points_then_restarts_end_as_an_uninterrupted_run(tm
     assert any(m["train"]["resumed_from"] for m in phase3), [m["train"] for m in phase3]
     # and a second run finds nothing to do
     again = _run(params)
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    assert again.returncode == 0 and "nothing to do: every job" in again.stdout, again.stdout + again.stderr
 
 
 SITE = """

@@ -17,4 +17,4 @@ rule report:
         "../../environment.yml"
     shell:
         "{params.python} -m study.runner 04_analysis.ipynb {output.analysis} --params {input.study}"
-        " --html {output.html} 2>&1 | tee {log}"
+        " --html {output.html} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"

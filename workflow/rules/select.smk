@@ -17,7 +17,7 @@ if not FAMILIES:  # one phase-2 family: outputs/<study>/selection
             "../../environment.yml"
         shell:
             "{params.python} -m study.runner 01_data_selection.ipynb {output} --params {input.study}"
-            " 2>&1 | tee {log}"
+            " 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"
 
 else:  # several (data.families): outputs/<study>/selection/<family>, one job each
 
@@ -38,4 +38,4 @@ else:  # several (data.families): outputs/<study>/selection/<family>, one job ea
             "../../environment.yml"
         shell:
             "{params.python} -m study.runner 01_data_selection.ipynb {output} --params {input.study}"
-            " -p family {wildcards.family} 2>&1 | tee {log}"
+            " -p family {wildcards.family} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"

@@ -1,0 +1,286 @@
+"""What `study.grid run` shows on the terminal: one progress line for the grid, a line per
+finished job, and at the end a summary (the report, the main result, the controls' verdicts,
+where the logs are). Snakemake's own output, kernel warnings, progress bars and Trainer logs
+go to the log files (`logs/snakemake.log`, one file per job); `-v` shows them instead.
+
+The progress is read from the study's folder, which every job writes atomically: a job is
+running while its `<output>.partial` folder exists and finished when its output holds the
+record of this run (`timing.json`, the base model's `build.json`, the report). How many jobs
+this run has to do is what Snakemake says it will run (its "Job stats" total); the time left
+is the plan's projection of the jobs not yet done (study.costs), scaled by how the finished
+ones compared with theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from study import layout
+from study.config import StudyConfig
+from study.jobgraph import Job, jobs
+
+
+@dataclass(frozen=True)
+class Watched:
+    job: Job
+    output: Path
+    record: Path  # written last, when the job succeeds
+
+
+def output_of(cfg: StudyConfig, job: Job) -> Path:
+    """The folder (the report: the file) a job's rule declares as its output."""
+    if job.stage == "base_model":
+        return cfg.study_dir / "pretrained"
+    if job.stage == "select":
+        return layout.selection_dir(cfg, job.family)
+    if job.stage == "phase2":
+        return layout.phase2_dir(cfg, job.condition, job.seed)
+    if job.stage == "phase3":
+        return layout.run_dir(cfg, job.target, job.condition, job.seed)
+    return layout.report_file(cfg)
+
+
+def watched(cfg: StudyConfig) -> list[Watched]:
+    out = []
+    for job in jobs(cfg):
+        folder = output_of(cfg, job)
+        record = {"base_model": folder / "build.json", "report": folder}.get(job.stage,
+                                                                            folder / "timing.json")
+        out.append(Watched(job, folder, record))
+    return out
+
+
+def describe(job: Job) -> str:
+    parts = [job.stage.replace("_", " ")]
+    if job.target:
+        parts.append(job.target)
+    if job.condition:
+        parts.append(job.condition)
+    if job.family and not job.condition:
+        parts.append(job.family)
+    if job.seed is not None:
+        parts.append(f"seed {job.seed}")
+    return " ".join(parts)
+
+
+def _seconds(w: Watched) -> float | None:
+    try:
+        if w.job.stage == "base_model":
+            return json.loads(w.record.read_text())["timing"]["job"]
+        timing = w.output.parent / "analysis" / "timing.json" if w.job.stage == "report" else w.record
+        return json.loads(timing.read_text())["job"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def headline(w: Watched) -> str:
+    """A finished job's one number worth seeing (or nothing, where it has none)."""
+    try:
+        if w.job.stage == "phase3":
+            m = json.loads((w.output / "metrics.json").read_text())
+            return (f"English dev {100 * m['dev_en_accuracy']:.1f}%, "
+                    f"test average {100 * m['test_average']:.1f}%")
+        if w.job.stage == "phase2":
+            m = json.loads((w.output / "metrics.json").read_text())
+            losses = [r["train_loss"] for r in m.get("log_history", []) if "train_loss" in r]
+            loss = losses[-1] if losses else None
+            return f"{m['examples']} examples" + (f", training loss {loss:.3f}" if loss is not None else "")
+        if w.job.stage == "base_model":
+            history = json.loads(w.record.read_text()).get("mlm_history") or []
+            loss = history[-1].get("train_loss") if history else None
+            return f"masked-LM loss {loss:.2f}" if loss is not None else ""
+        if w.job.stage == "select":
+            m = json.loads((w.output / "metrics.json").read_text())
+            sets = m.get("languages") or {}
+            return "; ".join(f"{k} {', '.join(v)}" for k, v in sets.items() if k in ("diverse", "similar"))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return ""
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else \
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Watch a running study from its folder; print a line per finished job and keep one
+    progress bar for the grid (tqdm: redrawn in place on a terminal, sparse in a log)."""
+
+    def __init__(self, cfg: StudyConfig, snakemake_log: Path | None = None, interval: float = 1.0,
+                 file=None):
+        import sys
+
+        self.cfg, self.log, self.interval = cfg, snakemake_log, interval
+        self.file = file or sys.stdout
+        self.items = watched(cfg)
+        self.started = time.time()
+        self.done_before = {w for w in self.items if self._finished_before(w)}
+        self.finished: list[Watched] = []
+        self.total: int | None = None
+        self.projected = self._projection()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="study-progress")
+        self.bar = None
+
+    # -- what the folder says
+    def _finished_before(self, w: Watched) -> bool:
+        return w.record.exists()
+
+    def _finished_now(self, w: Watched) -> bool:
+        try:
+            return w.record.stat().st_mtime >= self.started - 1
+        except OSError:
+            return False
+
+    def running(self) -> list[Watched]:
+        return [w for w in self.items if w not in self.finished
+                and w.output.with_name(w.output.name + ".partial").exists()]
+
+    def _projection(self) -> dict[str, float]:
+        """Projected seconds per job of each stage (the plan's first hardware profile)."""
+        try:
+            from study.costs import plan
+
+            table, _ = plan(self.cfg)
+            hours = next(c for c in table.columns if c.startswith("hours"))
+            return {stage: 3600 * float(table.loc[stage, hours]) / max(1, int(table.loc[stage, "jobs"]))
+                    for stage in table.index if stage != "total"}
+        except Exception:  # noqa: BLE001 - a projection is information, not a requirement
+            return {}
+
+    def _snakemake_total(self) -> int | None:
+        """The number of jobs Snakemake says this run has to do (its 'Job stats' total)."""
+        if self.log is None:
+            return None
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return None
+        if "Nothing to be done" in text:
+            return 0
+        found = re.findall(r"^total\s+(\d+)", text, flags=re.M)
+        if not found:
+            return None
+        target = re.findall(r"^all\s+(\d+)", text, flags=re.M)  # the target rule: no job of the study
+        return int(found[0]) - (int(target[0]) if target else 0)
+
+    def left(self) -> float | None:
+        """Seconds left: the projection of the jobs not done, times what the finished ones
+        took against their projection (the plan counts arithmetic, not start-up)."""
+        if not self.projected:
+            return None
+        todo = [w for w in self.items if w not in self.finished and w not in self.done_before]
+        ahead = sum(self.projected.get(w.job.stage, 0.0) for w in todo)
+        behind = sum(self.projected.get(w.job.stage, 0.0) for w in self.finished)
+        if behind <= 0:  # the plan counts arithmetic only: no estimate before a measured job
+            return None
+        return ahead * (time.time() - self.started) / behind
+
+    # -- the terminal
+    def _status(self) -> str:
+        left = self.left()
+        running = self.running()
+        names = ", ".join(describe(w.job) for w in running[:2]) + (" ..." if len(running) > 2 else "")
+        return (f"running {len(running)}" + (f" ({names})" if names else "")
+                + (f", about {_clock(left)} left" if left is not None else ""))
+
+    def poll(self) -> None:
+        from tqdm.auto import tqdm
+
+        if self.total is None:
+            self.total = self._snakemake_total()
+        if self.bar is None and self.total:
+            self.bar = tqdm(total=self.total, desc="study", unit="job", file=self.file, leave=True,
+                            dynamic_ncols=True, mininterval=0.5,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} jobs |{bar:20}| {elapsed} "
+                                       "elapsed{postfix}")
+        for w in self.items:
+            if w in self.finished or not self._finished_now(w):
+                continue
+            self.finished.append(w)
+            seconds = _seconds(w)
+            line = f"done {describe(w.job)}" + (f" in {seconds:.0f} s" if seconds is not None else "")
+            if text := headline(w):
+                line += f": {text}"
+            (self.bar.write if self.bar else self._print)(line, file=self.file)
+            if self.bar:
+                self.bar.update(1)
+        if self.bar:
+            self.bar.set_postfix_str(self._status(), refresh=True)
+
+    def _print(self, line: str, file=None) -> None:
+        print(line, file=file or self.file, flush=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - the display never stops a study
+                pass
+
+    def __enter__(self) -> Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.poll()
+        finally:
+            if self.bar:
+                self.bar.close()
+
+    def interrupted_line(self) -> str:
+        running = self.running()
+        todo = self.total if self.total is not None else "?"
+        return (f"stopped: {len(self.finished)} of {todo} jobs of this run finished"
+                + (f", {len(running)} stopped while running ({', '.join(describe(w.job) for w in running)})"
+                   if running else "")
+                + "; run the same command again to resume (finished jobs are kept)")
+
+
+def summary(cfg: StudyConfig) -> str:
+    """The end of a finished study: the report, the main result, the controls, the logs."""
+    import pandas as pd
+
+    from study import stats
+
+    report = layout.report_file(cfg).resolve()
+    lines = [f"report: {report.as_uri()}"]
+    analysis = layout.analysis_dir(cfg)
+    try:
+        ci = pd.read_csv(analysis / "accuracy_ci.csv")
+    except OSError:
+        ci = None
+    if ci is not None and not ci.empty:
+        avg = ci[ci.language == "avg"].copy()
+        avg["cell"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in zip(avg.accuracy, avg.ci_low,
+                                                                             avg.ci_high, strict=True)]
+        table = avg.pivot(index="condition", columns="task", values="cell")
+        order = [c for c in dict.fromkeys(["none", *cfg.conditions]) if c in table.index]
+        table = table.loc[order + [c for c in table.index if c not in order]]
+        lines += ["", "test accuracy, average over languages (%, 95% interval over examples and seeds):",
+                  table.to_string(na_rep="-"), ""]
+    try:
+        compared = pd.read_csv(analysis / "comparisons.csv", keep_default_na=False)
+    except OSError:
+        compared = None
+    if compared is not None and not compared.empty:
+        compared["p_holm"] = pd.to_numeric(compared["p_holm"])
+        for col in ("difference", "ci_low", "ci_high", "p", "seeds"):
+            compared[col] = pd.to_numeric(compared[col])
+        for task, part in compared.groupby("task", sort=False):
+            for v in stats.control_verdicts(part).itertuples():
+                verdict = "as expected" if v.as_expected else "NOT as expected"
+                lines.append(f"{v.control} control, {task} ({v.comparison}): {v.difference:+.1f} points "
+                             f"[{v.ci_low:+.1f}, {v.ci_high:+.1f}], Holm p {v.p_holm:.3g}: {verdict}")
+    lines.append(f"logs: {(cfg.study_dir / 'logs').resolve()}")
+    return "\n".join(lines)
