@@ -124,6 +124,7 @@ class Progress:
         self.done_before = {w for w in self.items if self._finished_before(w)}
         self.finished: list[Watched] = []
         self.total: int | None = None
+        self.work_started: float | None = None  # when the first job the plan projects was seen running
         self.projected = self._projection()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="study-progress")
@@ -140,8 +141,11 @@ class Progress:
             return False
 
     def running(self) -> list[Watched]:
-        return [w for w in self.items if w not in self.finished
-                and w.output.with_name(w.output.name + ".partial").exists()]
+        now = [w for w in self.items if w not in self.finished
+               and w.output.with_name(w.output.name + ".partial").exists()]
+        if self.work_started is None and any(self.projected.get(w.job.stage, 0) > 0 for w in now):
+            self.work_started = time.time()
+        return now
 
     def _projection(self) -> dict[str, float]:
         """Projected seconds per job of each stage (the plan's first hardware profile)."""
@@ -179,9 +183,11 @@ class Progress:
         todo = [w for w in self.items if w not in self.finished and w not in self.done_before]
         ahead = sum(self.projected.get(w.job.stage, 0.0) for w in todo)
         behind = sum(self.projected.get(w.job.stage, 0.0) for w in self.finished)
-        if behind <= 0:  # the plan counts arithmetic only: no estimate before a measured job
+        if behind <= 0 or self.work_started is None:  # no estimate before a measured job
             return None
-        return ahead * (time.time() - self.started) / behind
+        # the clock since the first job the plan projects began: the base model and the
+        # selection before it (no arithmetic the plan counts) are not in the ratio
+        return ahead * (time.time() - self.work_started) / behind
 
     # -- the terminal
     def _status(self) -> str:
