@@ -145,14 +145,15 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
             log = cfg.study_dir / "logs" / "snakemake.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             quiet = not verbose and not dry_run
-            # unbuffered: the progress line reads Snakemake's job count from its log as it is written
-            env = {**os.environ, "PYTHONUNBUFFERED": "1",
-                   **({JOB_CONSOLE: "/dev/stdout"} if not quiet else {})}
             command = snakemake_command(params_file.resolve(), cores, profile, extra,
                                         available_memory_mb(), workdir=cfg.study_dir)
             # local jobs get kernels forked from one process that has imported the stack already
             with warm.server() if not profile else nullcontext(), \
                     open(log, "w") if quiet else nullcontext() as sink:
+                # read here, where the server's socket is in the environment the jobs inherit;
+                # unbuffered: the progress line reads Snakemake's job count from its log
+                env = {**os.environ, "PYTHONUNBUFFERED": "1",
+                       **({JOB_CONSOLE: "/dev/stdout"} if not quiet else {})}
                 progress = console.Progress(cfg, log) if quiet else nullcontext()
                 with progress:
                     proc = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT if quiet

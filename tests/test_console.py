@@ -79,6 +79,12 @@ def test_a_run_shows_progress_a_line_per_job_and_a_summary(finished):
     assert "Job stats" in log and "Finished jobid" in log
     job_log = (cfg.study_dir / "logs" / "phase3" / "demo_nli-en-seed0.log").read_text()
     assert job_log.strip()  # the job's own console output
+    # the jobs' kernels were forked warm (torch, transformers imported before the notebook
+    # ran): a cold kernel spends seconds on those imports
+    from study.timing import kernel_phases
+
+    for run in ("runs/demo_nli/en/seed0", "runs/demo_nli/none/seed0", "phase2/en"):
+        assert kernel_phases(cfg.study_dir / run).get("imports", 99) < 1.0, run
 
 
 @pytest.mark.slow
