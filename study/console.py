@@ -78,29 +78,61 @@ def _seconds(w: Watched) -> float | None:
         return None
 
 
-def headline(w: Watched) -> str:
-    """A finished job's one number worth seeing (or nothing, where it has none)."""
+def figures(w: Watched) -> dict[str, float | str]:
+    """A finished job's numbers worth seeing (none where it has none)."""
     try:
         if w.job.stage == "phase3":
             m = json.loads((w.output / "metrics.json").read_text())
-            return (f"English dev {100 * m['dev_en_accuracy']:.1f}%, "
-                    f"test average {100 * m['test_average']:.1f}%")
+            return {"English dev": 100 * m["dev_en_accuracy"], "test average": 100 * m["test_average"]}
         if w.job.stage == "phase2":
             m = json.loads((w.output / "metrics.json").read_text())
             losses = [r["train_loss"] for r in m.get("log_history", []) if "train_loss" in r]
-            loss = losses[-1] if losses else None
-            return f"{m['examples']} examples" + (f", training loss {loss:.3f}" if loss is not None else "")
+            return {"examples": m["examples"], **({"training loss": losses[-1]} if losses else {})}
         if w.job.stage == "base_model":
             history = json.loads(w.record.read_text()).get("mlm_history") or []
             loss = history[-1].get("train_loss") if history else None
-            return f"masked-LM loss {loss:.2f}" if loss is not None else ""
+            return {"masked-LM loss": loss} if loss is not None else {}
         if w.job.stage == "select":
-            m = json.loads((w.output / "metrics.json").read_text())
-            sets = m.get("languages") or {}
-            return "; ".join(f"{k} {', '.join(v)}" for k, v in sets.items() if k in ("diverse", "similar"))
+            sets = json.loads((w.output / "metrics.json").read_text()).get("languages") or {}
+            return {k: ", ".join(v) for k, v in sets.items() if k in ("diverse", "similar")}
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return ""
+    return {}
+
+
+def _format(name: str, values: list) -> str:
+    if isinstance(values[0], str):
+        return f"{name} {values[0]}"
+    mean = sum(values) / len(values)
+    unit = "%" if name in ("English dev", "test average") else ""
+    text = f"{mean:.0f}" if name == "examples" else f"{mean:.1f}{unit}" if unit else f"{mean:.3g}"
+    if len(values) > 1 and unit:
+        text += f" ({min(values):.1f}-{max(values):.1f})"
+    return f"{name} {text}"
+
+
+def done_line(group: list[Watched]) -> str:
+    """One line for the finished jobs of one stage and condition (its seeds together):
+    'done phase3 demo_nli en, 4 seeds, 12 s each: English dev 99.1% (98.7-99.7), ...'."""
+    job = group[0].job
+    seeds = sorted(w.job.seed for w in group if w.job.seed is not None)
+    name = describe(Job(job.stage, job.target, job.condition, None, job.family))
+    if len(seeds) == 1:
+        name += f" seed {seeds[0]}"
+    elif seeds:
+        name += f", {len(seeds)} seeds"
+    seconds = [t for w in group if (t := _seconds(w)) is not None]
+    line = f"done {name}"
+    if seconds:
+        line += f" in {sum(seconds) / len(seconds):.0f} s" + (" each" if len(seconds) > 1 else "")
+    per = [figures(w) for w in group]
+    names = list(dict.fromkeys(k for p in per for k in p))
+    parts = [_format(k, [p[k] for p in per if k in p]) for k in names]
+    return line + (": " + ", ".join(parts) if parts else "")
+
+
+def _group(w: Watched) -> tuple:
+    return (w.job.stage, w.job.target, w.job.condition, w.job.family)
 
 
 def _clock(seconds: float) -> str:
@@ -123,6 +155,7 @@ class Progress:
         self.started = time.time()
         self.done_before = {w for w in self.items if self._finished_before(w)}
         self.finished: list[Watched] = []
+        self.unreported: list[Watched] = []  # finished, their line not printed yet
         self.total: int | None = None
         self.work_started: float | None = None  # when the first job the plan projects was seen running
         self.projected = self._projection()
@@ -211,13 +244,17 @@ class Progress:
             if w in self.finished or not self._finished_now(w):
                 continue
             self.finished.append(w)
-            seconds = _seconds(w)
-            line = f"done {describe(w.job)}" + (f" in {seconds:.0f} s" if seconds is not None else "")
-            if text := headline(w):
-                line += f": {text}"
-            (self.bar.write if self.bar else self._print)(line, file=self.file)
+            self.unreported.append(w)
             if self.bar:
                 self.bar.update(1)
+        # a line per stage and condition once none of its jobs is left to do (its seeds together)
+        for key in dict.fromkeys(_group(w) for w in self.unreported):
+            if any(_group(w) == key and w not in self.finished and w not in self.done_before
+                   for w in self.items):
+                continue
+            group = [w for w in self.unreported if _group(w) == key]
+            self.unreported = [w for w in self.unreported if _group(w) != key]
+            (self.bar.write if self.bar else self._print)(done_line(group), file=self.file)
         if self.bar:
             self.bar.set_postfix_str(self._status(), refresh=True)
 
