@@ -124,8 +124,9 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
 
     def stopping(signum, _frame):
         if not stop and proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # Snakemake stops its jobs, then exits
-        stop.append(signum)
+            # as Ctrl-C: Snakemake stops its jobs now (its SIGTERM waits for them to finish)
+            proc.send_signal(signal.SIGINT)
+        stop.append((signum, time.time()))
 
     proc = None
     previous = {name: signal.signal(getattr(signal, name), stopping) for name in STOP_SIGNALS}
@@ -158,7 +159,7 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
                 with progress:
                     proc = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT if quiet
                                             else None)
-                    status = proc.wait()
+                    status = _wait(proc, stop)
             if stop:
                 print(progress.interrupted_line() if quiet else "stopped; run the same command again "
                       "to resume (finished jobs are kept)", flush=True)
@@ -173,6 +174,33 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
         print(f"the workflow stopped (exit {status}); the end of its log, {log}:", *tail, sep="\n",
               file=sys.stderr, flush=True)
     return status
+
+
+STOP_GRACE = 60.0  # seconds a stopped Snakemake has to stop its jobs before it is killed
+
+
+def _wait(proc, stop: list) -> int:
+    """Snakemake's exit status; once the run is stopped, at most STOP_GRACE seconds more,
+    then Snakemake and the jobs under it are killed (it can hang in its own signal handler)."""
+    import subprocess
+
+    import psutil
+
+    while True:
+        try:
+            return proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            if stop and time.time() - stop[0][1] > STOP_GRACE:
+                try:
+                    tree = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+                except psutil.NoSuchProcess:
+                    tree = []
+                for p in tree:
+                    try:
+                        p.kill()
+                    except psutil.NoSuchProcess:
+                        pass
+                return proc.wait()
 
 
 def _announce(cfg: StudyConfig, cores: int, profile: str | None) -> None:

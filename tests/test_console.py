@@ -183,7 +183,7 @@ def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, s
     tree = _descendants(proc.pid)
     assert any("study.warm kernel" in " ".join(p.cmdline()) for p in tree if p.is_running())
     os.killpg(proc.pid, sig)  # every process of the group, as Ctrl-C, `kill -TERM -pgid` or a node do
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=180)  # grid run kills a Snakemake that has not stopped in 60 s
     gone, alive = psutil.wait_procs(tree, timeout=20)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [
         (p.pid, p.cmdline()) for p in alive]
