@@ -118,17 +118,30 @@ def sweep(tmp: str, age: float = 600.0) -> list[str]:
     return removed
 
 
-def _on_parent_exit(parent: int, then) -> None:
-    """Call `then()` in a daemon thread once this process's parent is no longer `parent`."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _once(gone, then, name: str) -> None:
+    """Call `then()` in a daemon thread once `gone()` is true (checked every POLL seconds)."""
     import threading
     import time
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while not gone():
             time.sleep(POLL)
         then()
 
-    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+    threading.Thread(target=watch, daemon=True, name=name).start()
+
+
+def _on_parent_exit(parent: int, then) -> None:
+    """Call `then()` once this process's parent is no longer `parent`."""
+    _once(lambda: os.getppid() != parent, then, "parent-watch")
 
 
 # ---------------------------------------------------------------- the launcher
@@ -164,9 +177,7 @@ def _stop(pid: int, grace: float = 3.0) -> None:
     _forward(pid, signal.SIGTERM)
     deadline = time.time() + grace
     while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
         time.sleep(0.1)
     else:
@@ -288,19 +299,8 @@ def _become_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:
 
 def _exit_with(launcher: int, conn: socket.socket) -> None:
     """Leave when the launcher is gone (jupyter_client kills the launcher, not the fork)."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                os.kill(launcher, 0)
-            except ProcessLookupError:
-                os._exit(1)
-
     conn.setblocking(True)  # held open: the launcher reads EOF when this process ends
-    threading.Thread(target=watch, daemon=True, name="launcher-watch").start()
+    _once(lambda: not _alive(launcher), lambda: os._exit(1), "launcher-watch")
 
 
 def main(argv: list[str] | None = None) -> None:
