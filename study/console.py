@@ -153,7 +153,7 @@ class Progress:
         self.file = file or sys.stdout
         self.items = watched(cfg)
         self.started = time.time()
-        self.done_before = {w for w in self.items if self._finished_before(w)}
+        self.done_before = {w for w in self.items if w.record.exists()}  # finished by an earlier run
         self.finished: list[Watched] = []
         self.unreported: list[Watched] = []  # finished, their line not printed yet
         self.total: int | None = None
@@ -164,9 +164,6 @@ class Progress:
         self.bar = None
 
     # -- what the folder says
-    def _finished_before(self, w: Watched) -> bool:
-        return w.record.exists()
-
     def _finished_now(self, w: Watched) -> bool:
         try:
             return w.record.stat().st_mtime >= self.started - 1
