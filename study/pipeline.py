@@ -35,6 +35,14 @@ def configure(params_file: str, params: dict[str, Any] | None = None) -> StudyCo
     return cfg
 
 
+def phase2_seed(cfg: StudyConfig, seed: int | None) -> int | None:
+    """The phase-3 seed a phase-2 run is for: the one given or, opened by hand in a study
+    where each seed has an encoder of its own (phase2_seed_policy per_seed), its first seed."""
+    if seed is None and cfg.phase2_seed_policy == "per_seed":
+        return cfg.seeds[0]
+    return seed
+
+
 def out_dir_for(cfg: StudyConfig, out_dir: str | None, stage: str) -> Path:
     path = Path(out_dir) if out_dir else layout.interactive_dir(cfg, stage)
     path.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ import yaml  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_params(tmp_path: Path, **changes) -> Path:
-    """A copy of params/demo.yaml under tmp_path/params/, with sections updated."""
+def write_params(tmp_path: Path, name: str = "test.yaml", **changes) -> Path:
+    """A copy of params/demo.yaml as tmp_path/params/<name>, with sections updated."""
     raw = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text())
     raw["output_root"] = str(tmp_path / "outputs")
     raw["data"]["local_dir"] = str(ROOT / "data" / "demo")
@@ -29,7 +29,7 @@ def write_params(tmp_path: Path, **changes) -> Path:
             raw[key] = {**raw[key], **value}
         else:
             raw[key] = value
-    path = tmp_path / "params" / "test.yaml"
+    path = tmp_path / "params" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -95,6 +95,18 @@ def chromium() -> str:
     needs_service("no Chromium on this machine, and it cannot be installed here (Debian's `chromium` "
                   "package needs root or password-less sudo, and apt): install a Chromium to run the "
                   "browser test")
+
+
+def chromedriver() -> str:
+    """The WebDriver of the machine's Chromium (selenium's own driver download needs the
+    network): Debian's `chromium-driver`, installed where root (or password-less sudo) and apt exist."""
+    if found := shutil.which("chromedriver"):
+        return found
+    if _apt("chromium-driver") and (found := shutil.which("chromedriver")):
+        return found
+    needs_service("no chromedriver on this machine, and it cannot be installed here (Debian's "
+                  "`chromium-driver` package needs root or password-less sudo, and apt): install the "
+                  "WebDriver of your Chromium to run the JupyterLab test")
 
 
 @pytest.fixture(scope="session", autouse=True)

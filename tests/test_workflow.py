@@ -6,6 +6,7 @@ wrote: metrics, predictions, XTREME exports, provenance and the HTML report.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -308,6 +309,25 @@ def test_tidy_results_table(study):
     assert set(counts.metric) == {"gold:0", "gold:1"}
     # The CSV holds the same rows.
     assert len(pd.read_csv(cfg.study_dir / "analysis" / "results.csv")) == len(df)
+
+
+def test_the_analysis_notebook_runs_from_its_defaults_on_the_finished_study(study):
+    """Notebook 04 opened by hand beside the finished study (its params as ../params/demo.yaml,
+    the default): nothing injected, no error, and the analysis of the workflow's runs, written
+    under interactive/ and equal to the report's."""
+    import pandas as pd
+    from test_lab import _by_hand, _figures
+
+    cfg, params, tmp = study
+    (tmp / "notebooks").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "notebooks" / "04_analysis.ipynb", tmp / "notebooks")
+    shutil.copy(params, tmp / "params" / "demo.yaml")
+    nb = _by_hand(tmp, "04_analysis.ipynb")
+    text = "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/markdown", ""))
+                   for c in nb.cells for o in c.get("outputs", []))
+    assert "positive control" in text.lower() and _figures(nb) >= 11
+    mine = pd.read_csv(cfg.study_dir / "interactive" / "analysis" / "accuracy_ci.csv")
+    pd.testing.assert_frame_equal(mine, pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv"))
 
 
 def test_second_run_does_nothing(study):
