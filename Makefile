@@ -9,6 +9,9 @@ TORCH  ?= torch==2.13.0
 KERNEL := xlt-study
 PARAMS ?= params/demo.yaml
 CORES  ?= $(shell nproc 2>/dev/null || echo 2)
+# The suites run test files side by side, one worker per core (pytest-xdist; a file's tests
+# share its fixtures, so they stay together): a test mostly waits on the studies it starts.
+XDIST  ?= -n $(CORES) --dist loadfile
 
 .PHONY: demo study report plan check clean test test-faults bench lab lint
 
@@ -29,9 +32,10 @@ demo: $(STAMP)
 study: $(STAMP)
 	$(BIN)/python -m study.grid run $(PARAMS) --cores $(CORES) $(if $(PROFILE),--profile $(PROFILE))
 
-## report: render the report again from the finished runs (after editing a figure or the report), no training
+## report: render the report again from the finished runs (after editing a figure or the report), no training;
+## prints its path, and opens it in the browser where a desktop exists
 report: $(STAMP)
-	$(BIN)/python -m study.grid run $(PARAMS) --cores $(CORES) --forcerun report
+	$(BIN)/python -m study.grid run $(PARAMS) --cores $(CORES) --forcerun report --open
 
 ## plan: the jobs per stage and the projected compute of a study, without running it
 plan: $(STAMP)
@@ -47,11 +51,11 @@ clean: $(STAMP)
 
 ## test: unit tests, params and data fault injection, notebook/workflow tests (offline)
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not faults"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not faults" $(XDIST)
 
 ## test-faults: the long fault-injection suite (10 kills and restarts of a study, a failing notebook)
 test-faults: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m faults
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m faults $(XDIST)
 
 ## bench: the study's training core side by side with the run_xnli recipe -> benchmarks/results.json
 bench: $(STAMP)

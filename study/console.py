@@ -324,3 +324,24 @@ def summary(cfg: StudyConfig) -> str:
                              f"[{v.ci_low:+.1f}, {v.ci_high:+.1f}], Holm p {v.p_holm:.3g}: {verdict}")
     lines.append(f"logs: {(cfg.study_dir / 'logs').resolve()}")
     return "\n".join(lines)
+
+
+def desktop(environ=None) -> bool:
+    """Whether a browser can be shown: macOS or Windows, or an X11 or Wayland display (a
+    cluster node, an SSH session or a container has none)."""
+    import os
+    import sys
+
+    environ = os.environ if environ is None else environ
+    shown = environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")
+    return sys.platform in ("darwin", "win32") or bool(shown)
+
+
+def open_report(cfg: StudyConfig) -> str | None:
+    """Open the report in the desktop's browser where there is a desktop; the line to print."""
+    import webbrowser
+
+    report = layout.report_file(cfg).resolve()
+    if not report.is_file() or not desktop():
+        return None
+    return f"opened in the browser: {report.as_uri()}" if webbrowser.open(report.as_uri()) else None

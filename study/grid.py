@@ -108,12 +108,14 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 JOB_CONSOLE = "STUDY_JOB_CONSOLE"  # where a job's output goes beside its log (the rules' shell)
 
 
-def run(params_file: Path, cores: int, profile: str | None, extra: list[str], verbose: bool = False) -> int:
+def run(params_file: Path, cores: int, profile: str | None, extra: list[str], verbose: bool = False,
+        open_report: bool = False) -> int:
     """Run the study grid through Snakemake, holding the study's lock. The terminal shows a
     progress line, a line per finished job and a summary (study.console); Snakemake's output
     goes to logs/snakemake.log and each job's to its own log, or, with `verbose`, all of it
     to the terminal. Ctrl-C, SIGTERM or SIGHUP stop the run: Snakemake stops its jobs, and
-    one line says what finished and that the same command resumes."""
+    one line says what finished and that the same command resumes. With `open_report`, a
+    finished run opens the report in the browser where a desktop exists."""
     import signal
     import subprocess
 
@@ -166,6 +168,8 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
                 return 130
             if quiet and not status:
                 _finish(cfg, progress)
+            if open_report and not status and not dry_run and (line := console.open_report(cfg)):
+                print(line, flush=True)
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
@@ -295,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--profile", help="a Snakemake profile, e.g. workflow/profiles/slurm")
     p_run.add_argument("-v", "--verbose", action="store_true", help="show Snakemake's and every job's "
                        "output (kernel messages, progress bars, Trainer logs) instead of the progress line")
+    p_run.add_argument("--open", action="store_true", help="open the report in the browser when the run "
+                       "has finished, where a desktop exists (elsewhere its path is printed, as always)")
     p_clean.add_argument("--yes", action="store_true", help="do not ask")
     args, extra = parser.parse_known_args(argv)
     try:
@@ -322,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in design.enforce(load_config(args.params)):
                 print(f"warning: {line}", file=sys.stderr, flush=True)
         if args.command == "run":
-            return run(args.params, args.cores, args.profile, extra, verbose=args.verbose)
+            return run(args.params, args.cores, args.profile, extra, verbose=args.verbose,
+                       open_report=args.open)
         if args.command == "check":
             from study.preflight import check, hub_needs, offline
 

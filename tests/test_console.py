@@ -98,6 +98,30 @@ def test_a_rerun_with_nothing_to_do_says_so_in_one_line(finished):
 
 
 @pytest.mark.slow
+def test_open_shows_the_report_in_the_browser_only_where_a_desktop_exists(finished, tmp_path):
+    """`make report`'s `--open`: with no display (a cluster node, SSH) the path is printed and
+    nothing is started; with one, the browser (webbrowser: $BROWSER, here a script that notes
+    what it was given) gets the report's URL."""
+    params, _ = finished
+    seen, browser = tmp_path / "seen", tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {seen}\n')
+    browser.chmod(0o755)
+    uri = (load_config(params).study_dir / "report.html").resolve().as_uri()
+    outputs = {}
+    for display in ("", ":0"):
+        env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+        command = [sys.executable, "-m", "study.grid", "run", str(params), "--cores", "2", "--open"]
+        done = subprocess.run(command, cwd=params.parent, capture_output=True, text=True, timeout=300,
+                              env={**env, "DISPLAY": display, "BROWSER": str(browser)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[display] = done.stdout
+        assert uri in done.stdout  # the path, always
+    assert "opened in the browser" not in outputs[""]
+    assert f"opened in the browser: {uri}" in outputs[":0"]
+    assert seen.read_text().split() == [uri]  # started once: with the display
+
+
+@pytest.mark.slow
 def test_verbose_shows_what_the_logs_hold(finished):
     params, _ = finished
     again = _run(params, "-v")
@@ -159,22 +183,34 @@ def _kernel_at_work(pid: int) -> bool:
     return False
 
 
-def _warm_folders() -> set[str]:
-    tmp = tempfile.gettempdir()
+def _warm_folders(tmp: str) -> set[str]:
     return {os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith(warm.PREFIX)}
+
+
+@pytest.fixture
+def own_tmpdir():
+    """The run's temporary folders in a directory of its own (TMPDIR, as tempfile reads it),
+    so that no other run on the machine adds to or takes from what is counted; short, as a
+    socket's path must be."""
+    import shutil
+
+    tmp = tempfile.mkdtemp(prefix="signalled-")
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.slow
 @pytest.mark.faults
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
                          ids=lambda s: signal.Signals(s).name)
-def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, sig):
+def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, own_tmpdir, sig):
     params = _params(tmp_path, "stopped")
-    before = _warm_folders()
+    tmp = own_tmpdir
+    before = _warm_folders(tmp)
     # its own process group, as a terminal's foreground job or a batch system's job is
     proc = subprocess.Popen([sys.executable, "-m", "study.grid", "run", str(params), "--cores", "2"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, "TMPDIR": tmp})
     deadline = time.time() + 300
     while not _kernel_at_work(proc.pid):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -187,11 +223,11 @@ def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, s
     gone, alive = psutil.wait_procs(tree, timeout=20)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [
         (p.pid, p.cmdline()) for p in alive]
-    left = _warm_folders() - before
+    left = _warm_folders(tmp) - before
     if sig == signal.SIGKILL:  # nothing could clean up: the next start sweeps it
         assert proc.returncode == -signal.SIGKILL
-        warm.sweep(tempfile.gettempdir())
-        assert not (_warm_folders() - before)
+        warm.sweep(tmp)
+        assert not (_warm_folders(tmp) - before)
         return
     assert not left, left
     assert proc.returncode == 130, (out, err)

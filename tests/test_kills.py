@@ -144,8 +144,11 @@ def _weights(study: Path) -> dict[str, bytes]:
 
 def test_ten_kills_at_random_points_then_restarts_end_as_an_uninterrupted_run(tmp_path):
     reference = _params(tmp_path, "reference")
-    done = _run(reference)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # the uninterrupted run, beside the killed one (a study of its own, with its own lock)
+    ref_log = tmp_path / "reference.log"
+    with ref_log.open("w") as log:
+        command = [sys.executable, "-m", "study.grid", "run", str(reference), "--cores", "1"]
+        uninterrupted = subprocess.Popen(command, cwd=reference.parent, stdout=log, stderr=subprocess.STDOUT)
     ref_study = load_config(reference).study_dir
 
     params = _params(tmp_path, "killed")
@@ -187,6 +190,7 @@ def test_ten_kills_at_random_points_then_restarts_end_as_an_uninterrupted_run(tm
 
     done = _run(params)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert uninterrupted.wait(600) == 0, ref_log.read_text()[-3000:]
     _assert_nothing_half_written(study)
     assert not list(study.rglob("*.partial")) and not list(study.rglob("*.checkpoints"))
     # the same results, encoders and predictions as the run that was never interrupted
