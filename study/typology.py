@@ -43,15 +43,20 @@ _URIEL = None
 
 
 def uriel():
-    """The shared URIELPlus instance (its import logs at INFO; keep notebooks quiet)."""
+    """The shared URIELPlus instance. urielplus logs at INFO on the root logger, on import and
+    while it sets up its database (on a fresh install: "... is missing in database, copying"):
+    kept off the console and out of notebooks."""
     global _URIEL
     if _URIEL is None:
         root = logging.getLogger()
         level = root.level
-        from urielplus import urielplus
+        from urielplus import urielplus  # its import sets the root logger to INFO
 
-        _URIEL = urielplus.URIELPlus()
-        root.setLevel(level)
+        root.setLevel(logging.WARNING)
+        try:
+            _URIEL = urielplus.URIELPlus()
+        finally:
+            root.setLevel(level)
         for name in list(logging.root.manager.loggerDict):
             if name.startswith("urielplus"):
                 logging.getLogger(name).setLevel(logging.WARNING)

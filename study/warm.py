@@ -68,6 +68,8 @@ def server() -> Iterator[str]:
     path = os.path.join(folder, "socket")
     proc = subprocess.Popen([sys.executable, "-m", "study.warm", "serve", path],
                             stdin=subprocess.DEVNULL)
+    with open(os.path.join(folder, "pid"), "w") as f:  # a sweep tells a dead server's folder by it
+        f.write(str(proc.pid))
     previous = os.environ.get(SOCKET)
     os.environ[SOCKET] = path
     try:
@@ -88,8 +90,9 @@ def server() -> Iterator[str]:
 
 def sweep(tmp: str, age: float = 600.0) -> list[str]:
     """Remove the folders of servers that are gone (killed with SIGKILL, a machine that
-    went down): a socket nobody listens on, or no socket after `age` seconds (a server
-    imports for seconds before it listens). Live servers of other runs are left alone."""
+    went down): a socket nobody listens on, or no socket and a server process that is gone
+    (killed while it imported, before it listened), or no socket after `age` seconds. Live
+    servers of other runs are left alone."""
     import shutil
     import time
 
@@ -109,13 +112,23 @@ def sweep(tmp: str, age: float = 600.0) -> list[str]:
                     pass
                 finally:
                     probe.close()
-            elif time.time() - os.stat(folder).st_mtime < age:
+            elif time.time() - os.stat(folder).st_mtime < age and _server_alive(folder):
                 continue
         except OSError:
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
+
+
+def _server_alive(folder: str) -> bool:
+    """Whether the server of a folder without a socket yet may still be importing: its pid
+    file names a live process, or there is no pid file (yet)."""
+    try:
+        with open(os.path.join(folder, "pid")) as f:
+            return _alive(int(f.read()))
+    except (OSError, ValueError):
+        return True
 
 
 def _alive(pid: int) -> bool:

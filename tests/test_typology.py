@@ -155,3 +155,28 @@ def test_uriel_codes_must_be_iso_639_3():
     root = Path(__file__).resolve().parents[1]
     with pytest.raises(ConfigError, match=r"selection.uriel_codes.*ISO 639-3"):
         load_config(root / "params/demo.yaml", {"selection.uriel_codes": {"zh": "Mandarin"}})
+
+
+def test_urielplus_setting_up_its_database_prints_nothing(monkeypatch, capsys):
+    """On a fresh install URIELPlus() logs "... is missing in database, copying" at INFO on the
+    root logger, which urielplus's import sets to INFO: the first run's console showed it.
+    Here its set-up logs as it does; nothing reaches the console, and the level is restored."""
+    import logging
+
+    from urielplus import urielplus
+
+    def setting_up():
+        logging.info("/venv/urielplus/database/features.npz is missing in database. Copying")
+        return object()
+
+    monkeypatch.setattr(urielplus, "URIELPlus", setting_up)
+    monkeypatch.setattr(typology, "_URIEL", None)
+    import sys
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.INFO)  # as urielplus's import leaves it: basicConfig,
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(sys.stderr)])  # a console handler
+    typology.uriel()
+    out = capsys.readouterr()
+    assert "is missing" not in out.out + out.err
+    assert root.level == logging.INFO

@@ -93,3 +93,44 @@ def test_the_kernel_command_is_swapped_only_with_a_server(monkeypatch):
 def test_usage_is_named(argv):
     with pytest.raises(SystemExit, match="usage"):
         warm.main(argv)
+
+
+def test_a_sweep_removes_the_folders_of_dead_servers_and_keeps_live_ones(tmp_path):
+    """A folder is a dead server's when its socket answers no one, or, before the socket exists
+    (the server still importing), when the process its pid file names is gone; a folder with
+    no socket and no pid file is kept for `age` seconds (its server may be starting)."""
+    import socket
+    import subprocess
+    import sys
+
+    def folder(name: str, pid: int | None = None) -> str:
+        path = tmp_path / f"{warm.PREFIX}{name}"
+        path.mkdir()
+        if pid is not None:
+            (path / "pid").write_text(str(pid))
+        return str(path)
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    importing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        killed_while_importing = folder("killed", gone.pid)
+        still_importing = folder("importing", importing.pid)
+        starting = folder("starting")
+        live = folder("live", os.getpid())
+        listening.bind(os.path.join(live, "socket"))
+        listening.listen()
+        dead = folder("dead", os.getpid())
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(os.path.join(dead, "socket"))  # bound, never listening: nobody answers
+        stale.close()
+        (tmp_path / "other").mkdir()
+        assert sorted(warm.sweep(str(tmp_path))) == sorted([killed_while_importing, dead])
+        assert all(os.path.isdir(f) for f in (still_importing, starting, live, tmp_path / "other"))
+        # after `age`, a folder still without a socket is no server's, whatever its pid file says
+        assert sorted(warm.sweep(str(tmp_path), age=0)) == sorted([starting, still_importing])
+    finally:
+        listening.close()
+        importing.kill()
+        importing.wait()
