@@ -9,11 +9,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from debian import apt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,28 +69,13 @@ def needs_service(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _apt(*packages: str) -> bool:
-    """Install Debian packages where that needs no password: as root, or with sudo -n."""
-    if not shutil.which("apt-get"):
-        return False
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"] if shutil.which("sudo") else None
-    if prefix is None:
-        return False
-    install = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *packages]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(install, capture_output=True, env=env).returncode == 0:
-        return True
-    subprocess.run([*prefix, "apt-get", "update"], capture_output=True, env=env)
-    return subprocess.run(install, capture_output=True, env=env).returncode == 0
-
-
 def chromium() -> str:
     """A headless Chromium for the browser tests: the one on the machine, or Debian's,
     installed where root (or password-less sudo) and apt exist. Running the study needs none."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if found := shutil.which(name):
             return found
-    if _apt("chromium") and (found := shutil.which("chromium")):
+    if apt("chromium") and (found := shutil.which("chromium")):
         return found
     needs_service("no Chromium on this machine, and it cannot be installed here (Debian's `chromium` "
                   "package needs root or password-less sudo, and apt): install a Chromium to run the "
@@ -102,7 +87,7 @@ def chromedriver() -> str:
     network): Debian's `chromium-driver`, installed where root (or password-less sudo) and apt exist."""
     if found := shutil.which("chromedriver"):
         return found
-    if _apt("chromium-driver") and (found := shutil.which("chromedriver")):
+    if apt("chromium-driver") and (found := shutil.which("chromedriver")):
         return found
     needs_service("no chromedriver on this machine, and it cannot be installed here (Debian's "
                   "`chromium-driver` package needs root or password-less sudo, and apt): install the "

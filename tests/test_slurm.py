@@ -1,0 +1,116 @@
+"""The study on a real SLURM cluster: a one-node cluster started on this machine
+(tests/slurm_cluster.py), and a reduced demo grid through it with the README's command,
+`make study PARAMS=... PROFILE=<profile>`, the profile being the shipped
+workflow/profiles/slurm with what a user changes for their cluster changed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from study.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """munged, slurmctld and slurmd on this machine (root; the Debian packages installed with
+    apt where missing), stopped by their pid files afterwards."""
+    import slurm_cluster
+    from conftest import needs_service
+
+    folder = Path(tempfile.mkdtemp(prefix="xlt-slurm-"))
+    try:
+        env = slurm_cluster.start(folder, install=True)
+    except slurm_cluster.Unavailable as e:
+        needs_service(f"no SLURM cluster: {e}")
+    try:
+        yield {**os.environ, **env}
+    finally:
+        slurm_cluster.stop(folder)
+
+
+def cluster_profile(folder: Path, memory_mb: int) -> Path:
+    """The shipped profile as a user adapts it to this cluster: its partition (`debug`), no
+    account (this cluster has none), job status from `squeue` (no accounting, so no `sacct`),
+    no GPUs; each rule keeps its own run time, and asks for one CPU and `memory_mb`."""
+    profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    profile.update({"slurm-no-account": True, "slurm-status-command": "squeue",
+                    "slurm-init-seconds-before-status-checks": 2, "slurm-keep-successful-logs": True,
+                    "latency-wait": 5, "retries": 0})
+    profile["default-resources"] = {**{k: v for k, v in profile["default-resources"].items()
+                                       if k != "slurm_account"},
+                                    "slurm_partition": "debug", "cpus_per_task": 1, "mem_mb": memory_mb}
+    profile["set-resources"] = {rule: {**{k: v for k, v in r.items() if k not in ("gpu", "cpus_per_gpu")},
+                                       "cpus_per_task": 1, "mem_mb": memory_mb}
+                                for rule, r in profile["set-resources"].items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return folder
+
+
+def _make_study(params: Path, env: dict, profile: Path | None = None) -> subprocess.CompletedProcess:
+    cmd = ["make", "-C", str(ROOT), "--no-print-directory", "-o", ".venv/.installed", "study",
+           f"PARAMS={params}", "CORES=2", *([f"PROFILE={profile}"] if profile else [])]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _scontrol(job: str, env: dict) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    return dict(re.findall(r"(\S+?)=(\S*)", out))
+
+
+def test_a_reduced_demo_grid_runs_as_slurm_jobs_and_equals_a_local_run(cluster, tmp_path):
+    from conftest import write_params
+    from test_kills import KILL_STUDY, _results, _weights
+
+    grid = {**KILL_STUDY, "study": "on-slurm"}
+    on_slurm = write_params(tmp_path / "slurm", **grid)
+    local = write_params(tmp_path / "local", **grid)
+    cfg = load_config(on_slurm)
+    memory = cfg.plan.memory_mb["phase3"]
+    profile = cluster_profile(tmp_path / "profile", memory)
+    here = subprocess.Popen(["make", "-C", str(ROOT), "--no-print-directory", "-o", ".venv/.installed",
+                             "study", f"PARAMS={local}", "CORES=1"], env=cluster,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the local run, beside it
+    done = _make_study(on_slurm, cluster, profile)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    log = (cfg.study_dir / "logs" / "snakemake.log").read_text()
+    ids = re.findall(r"SLURM jobid (\d+)", log)
+    jobs = {i: _scontrol(i, cluster) for i in ids}
+    by_rule: dict[str, list[str]] = {}
+    for i, j in jobs.items():  # the plugin comments each job with its rule and wildcards
+        rule = re.match(r"rule_(.+?)(?:_wildcards_|$)", j.get("Comment", "?"))
+        by_rule.setdefault(rule.group(1) if rule else "?", []).append(i)
+    print(f"SLURM job ids by rule: {by_rule}")
+    # every job of the grid ran as a SLURM job, and finished there
+    assert {r: len(v) for r, v in by_rule.items()} == {"base_model": 1, "select": 1, "phase2": 1, "phase3": 2,
+                                                       "report": 1}, by_rule
+    states = {i: j["JobState"] for i, j in jobs.items()}
+    assert set(states.values()) == {"COMPLETED"}, states
+    # a phase-3 job's sbatch options: the profile's run time for the rule, its memory and cpus
+    shipped = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())["set-resources"]
+    job = jobs[by_rule["phase3"][0]]
+    print("a phase-3 job:", {k: job.get(k) for k in ("JobId", "Partition", "TimeLimit", "MinMemoryNode",
+                                                     "NumCPUs", "Comment", "StdOut")})
+    minutes = shipped["phase3"]["runtime"]
+    assert job["TimeLimit"] == f"{minutes // 1440}-{minutes % 1440 // 60:02d}:{minutes % 60:02d}:00"
+    assert job["MinMemoryNode"] == f"{memory}M" and job["NumCPUs"] == "1" and job["Partition"] == "debug"
+    # the same results and models as the local run
+    assert here.wait(600) == 0
+    pd.testing.assert_frame_equal(_results(cfg.study_dir), _results(load_config(local).study_dir))
+    assert _weights(cfg.study_dir) == _weights(load_config(local).study_dir)
+    # and a second run submits nothing
+    again = _make_study(on_slurm, cluster, profile)
+    assert again.returncode == 0 and "nothing to do: every job" in again.stdout, again.stdout + again.stderr
+    assert "SLURM jobid" not in (cfg.study_dir / "logs" / "snakemake.log").read_text()
