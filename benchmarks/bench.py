@@ -115,7 +115,11 @@ def run_case(case: dict) -> dict:
     if case["kind"] == "peak":
         return {**_matmul_peak(case["precision"], case["size"]), "peak_rss_mb": _peak_rss_mb()}
     os.environ["TQDM_DISABLE"] = "1"
-    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    with tempfile.TemporaryDirectory(prefix="bench-") as work:  # its model and Trainer output, removed after
+        return _measure(case, Path(work))
+
+
+def _measure(case: dict, work: Path) -> dict:
     train, tests = _data(case)
     path = _model_dir(case, work)
     model, tok = _classifier(path)

@@ -168,7 +168,8 @@ def test_the_data_selection_notebook_runs_in_jupyterlab_in_chromium(jupyterlab, 
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1400,2000"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver()))
+    service = Service(executable_path=chromedriver(), env={**os.environ, "TMPDIR": str(tmp_path)})
+    driver = webdriver.Chrome(options=options, service=service)  # its folders in tmp_path, not /tmp
     try:
         driver.get(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
         state = _wait("the notebook open with an idle kernel",

@@ -133,10 +133,11 @@ def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path):
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--proxy-server=127.0.0.1:9", "--window-size=1400,14000"]  # a dead proxy: no network
     shot = tmp_path / "report.png"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # its profile and lock folders, not /tmp's
     subprocess.run([*flags, f"--screenshot={shot}", report.as_uri()], check=True, capture_output=True,
-                   timeout=120)
+                   timeout=120, env=env)
     dom = subprocess.run([*flags, "--dump-dom", report.as_uri()], check=True, capture_output=True,
-                         text=True, timeout=120).stdout
+                         text=True, timeout=120, env=env).stdout
     import pandas as pd
 
     ci = pd.read_csv(cfg.study_dir / "analysis" / "accuracy_ci.csv")
