@@ -94,6 +94,17 @@ def chromedriver() -> str:
                   "WebDriver of your Chromium to run the JupyterLab test")
 
 
+@pytest.fixture
+def browser_tmpdir():
+    """A TMPDIR for Chromium, whose lock folders (org.chromium.Chromium.*) would stay in /tmp:
+    short, as a socket's path must be (under tmp_path, Chromium aborted), removed after."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="chromium-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def warm_kernels():
     """The notebooks the tests execute get kernels forked from one server that imported the
