@@ -326,14 +326,13 @@ def summary(cfg: StudyConfig) -> str:
     return "\n".join(lines)
 
 
-def desktop(environ=None) -> bool:
+def desktop() -> bool:
     """Whether a browser can be shown: macOS or Windows, or an X11 or Wayland display (a
     cluster node, an SSH session or a container has none)."""
     import os
     import sys
 
-    environ = os.environ if environ is None else environ
-    shown = environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")
+    shown = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     return sys.platform in ("darwin", "win32") or bool(shown)
 
 

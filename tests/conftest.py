@@ -69,40 +69,47 @@ def needs_service(reason: str) -> None:
     pytest.skip(reason)
 
 
-def chromium() -> str:
-    """A headless Chromium for the browser tests: the one on the machine, or Debian's,
-    installed where root (or password-less sudo) and apt exist. Running the study needs none."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+def _found_or_installed(names: tuple[str, ...], package: str, what: str, hint: str) -> str:
+    """A program on the machine (the first of `names` found), or Debian's `package`, installed
+    where root (or password-less sudo) and apt exist; otherwise skipped (failed in CI)."""
+    for name in names:
         if found := shutil.which(name):
             return found
-    if apt("chromium") and (found := shutil.which("chromium")):
+    if apt(package) and (found := shutil.which(names[0])):
         return found
-    needs_service("no Chromium on this machine, and it cannot be installed here (Debian's `chromium` "
-                  "package needs root or password-less sudo, and apt): install a Chromium to run the "
-                  "browser test")
+    needs_service(f"no {what} on this machine, and it cannot be installed here (Debian's `{package}` "
+                  f"package needs root or password-less sudo, and apt): {hint}")
+
+
+def chromium() -> str:
+    """A headless Chromium for the browser tests. Running the study needs none."""
+    return _found_or_installed(("chromium", "chromium-browser", "google-chrome"), "chromium", "Chromium",
+                               "install a Chromium to run the browser test")
 
 
 def chromedriver() -> str:
-    """The WebDriver of the machine's Chromium (selenium's own driver download needs the
-    network): Debian's `chromium-driver`, installed where root (or password-less sudo) and apt exist."""
-    if found := shutil.which("chromedriver"):
-        return found
-    if apt("chromium-driver") and (found := shutil.which("chromedriver")):
-        return found
-    needs_service("no chromedriver on this machine, and it cannot be installed here (Debian's "
-                  "`chromium-driver` package needs root or password-less sudo, and apt): install the "
-                  "WebDriver of your Chromium to run the JupyterLab test")
+    """The WebDriver of the machine's Chromium (selenium's own driver download needs the network)."""
+    return _found_or_installed(("chromedriver",), "chromium-driver", "chromedriver",
+                               "install the WebDriver of your Chromium to run the JupyterLab test")
 
 
 @pytest.fixture
-def browser_tmpdir():
-    """A TMPDIR for Chromium, whose lock folders (org.chromium.Chromium.*) would stay in /tmp:
-    short, as a socket's path must be (under tmp_path, Chromium aborted), removed after."""
+def short_tmpdir():
+    """A TMPDIR of the test's own, for programs whose temporary folders would otherwise stay
+    in /tmp or be counted with other runs' (Chromium's lock folders, a run's warm-server
+    folder): short, as a socket's path must be (under tmp_path, Chromium aborted); removed after."""
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="chromium-")
+    folder = tempfile.mkdtemp(prefix="xlt-tmp-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def make_study(params: Path, *variables: str) -> list[str]:
+    """The README's `make study PARAMS=...` for a test: on the environment the suite runs in
+    (installed by whoever runs the suite: make does not check it again)."""
+    return ["make", "-C", str(ROOT), "--no-print-directory", "-o", ".venv/.installed", "study",
+            f"PARAMS={params}", *variables]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -187,25 +186,13 @@ def _warm_folders(tmp: str) -> set[str]:
     return {os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith(warm.PREFIX)}
 
 
-@pytest.fixture
-def own_tmpdir():
-    """The run's temporary folders in a directory of its own (TMPDIR, as tempfile reads it),
-    so that no other run on the machine adds to or takes from what is counted; short, as a
-    socket's path must be."""
-    import shutil
-
-    tmp = tempfile.mkdtemp(prefix="signalled-")
-    yield tmp
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
 @pytest.mark.slow
 @pytest.mark.faults
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
                          ids=lambda s: signal.Signals(s).name)
-def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, own_tmpdir, sig):
+def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, short_tmpdir, sig):
     params = _params(tmp_path, "stopped")
-    tmp = own_tmpdir
+    tmp = short_tmpdir  # what is counted: no other run on the machine adds to it or takes from it
     before = _warm_folders(tmp)
     # its own process group, as a terminal's foreground job or a batch system's job is
     proc = subprocess.Popen([sys.executable, "-m", "study.grid", "run", str(params), "--cores", "2"],

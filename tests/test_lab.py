@@ -154,7 +154,7 @@ return {kernel: session.kernel.name, status: session.kernel.status,
 
 
 def test_the_data_selection_notebook_runs_in_jupyterlab_in_chromium(jupyterlab, by_hand, tmp_path,
-                                                                    browser_tmpdir):
+                                                                    short_tmpdir):
     """Opened in JupyterLab in Chromium and run with the Run menu's "Run All Cells": the
     kernel is the project's, every code cell ran without an error output, and the figures are
     drawn in the page. The screenshot's path is printed (pytest -s, or -rA)."""
@@ -169,7 +169,7 @@ def test_the_data_selection_notebook_runs_in_jupyterlab_in_chromium(jupyterlab, 
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1400,2000"):
         options.add_argument(flag)
-    service = Service(executable_path=chromedriver(), env={**os.environ, "TMPDIR": browser_tmpdir})
+    service = Service(executable_path=chromedriver(), env={**os.environ, "TMPDIR": short_tmpdir})
     driver = webdriver.Chrome(options=options, service=service)  # its folders there, not in /tmp
     try:
         driver.get(f"{url}/lab/tree/{NOTEBOOK}?token={token}")

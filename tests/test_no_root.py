@@ -65,7 +65,7 @@ def test_an_ordinary_user_runs_a_study_with_the_readme_command():
     """`make study` as an ordinary user, on the suite's installed environment (read-only to
     that user) and a checkout the user cannot write to: the study runs to its summary, every
     file it writes is the user's and in its output folder, and the report is 0644 (umask 022)."""
-    from conftest import write_params
+    from conftest import make_study, write_params
     from test_kills import KILL_STUDY
 
     uid, gid, home = _ordinary_user()
@@ -75,9 +75,7 @@ def test_an_ordinary_user_runs_a_study_with_the_readme_command():
                                          "phase3": {"epochs": 1}})
         for path in [work, *work.rglob("*")]:
             os.chown(path, uid, gid)
-        cmd = ["make", "-C", str(ROOT), "--no-print-directory",
-               "-o", ".venv/.installed",  # installed by whoever runs the suite: this user only runs
-               "study", f"PARAMS={params}", "CORES=2"]
+        cmd = make_study(params, "CORES=2")
         env = {"HOME": str(home), "PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "LANG": "C.UTF-8"}
         python = Path(sys.executable)
         with _reachable(ROOT, python.parent, python.resolve(), Path(sys.base_prefix)):

@@ -58,10 +58,11 @@ def cluster_profile(folder: Path, memory_mb: int) -> Path:
     return folder
 
 
-def _make_study(params: Path, env: dict, profile: Path | None = None) -> subprocess.CompletedProcess:
-    cmd = ["make", "-C", str(ROOT), "--no-print-directory", "-o", ".venv/.installed", "study",
-           f"PARAMS={params}", "CORES=2", *([f"PROFILE={profile}"] if profile else [])]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+def _make_study(params: Path, env: dict, profile: Path) -> subprocess.CompletedProcess:
+    from conftest import make_study
+
+    return subprocess.run(make_study(params, "CORES=2", f"PROFILE={profile}"), env=env, capture_output=True,
+                          text=True, timeout=900)
 
 
 def _scontrol(job: str, env: dict) -> dict[str, str]:
@@ -71,7 +72,7 @@ def _scontrol(job: str, env: dict) -> dict[str, str]:
 
 
 def test_a_reduced_demo_grid_runs_as_slurm_jobs_and_equals_a_local_run(cluster, tmp_path):
-    from conftest import write_params
+    from conftest import make_study, write_params
     from test_kills import KILL_STUDY, _results, _weights
 
     grid = {**KILL_STUDY, "study": "on-slurm"}
@@ -80,9 +81,8 @@ def test_a_reduced_demo_grid_runs_as_slurm_jobs_and_equals_a_local_run(cluster, 
     cfg = load_config(on_slurm)
     memory = cfg.plan.memory_mb["phase3"]
     profile = cluster_profile(tmp_path / "profile", memory)
-    here = subprocess.Popen(["make", "-C", str(ROOT), "--no-print-directory", "-o", ".venv/.installed",
-                             "study", f"PARAMS={local}", "CORES=1"], env=cluster,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the local run, beside it
+    here = subprocess.Popen(make_study(local, "CORES=1"), env=cluster, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # the local run, beside it
     done = _make_study(on_slurm, cluster, profile)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     log = (cfg.study_dir / "logs" / "snakemake.log").read_text()

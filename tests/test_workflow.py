@@ -114,7 +114,7 @@ def test_report_has_every_section_with_real_numbers(study):
     assert ("cannot be trusted" in html) == failed
 
 
-def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path, browser_tmpdir):
+def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path, short_tmpdir):
     """Headless Chromium, no network: the figures are drawn (coloured regions in separate
     places of the page) and the main table is in the rendered DOM."""
     import re
@@ -133,7 +133,7 @@ def test_report_is_self_contained_and_renders_in_chromium(study, tmp_path, brows
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--proxy-server=127.0.0.1:9", "--window-size=1400,14000"]  # a dead proxy: no network
     shot = tmp_path / "report.png"
-    env = {**os.environ, "TMPDIR": browser_tmpdir}  # its profile and lock folders, not /tmp's
+    env = {**os.environ, "TMPDIR": short_tmpdir}  # its profile and lock folders, not /tmp's
     subprocess.run([*flags, f"--screenshot={shot}", report.as_uri()], check=True, capture_output=True,
                    timeout=120, env=env)
     dom = subprocess.run([*flags, "--dump-dom", report.as_uri()], check=True, capture_output=True,
