@@ -183,11 +183,9 @@ def _job_timing(started: float) -> dict[str, float]:
     benchmark splits the demo's wall time with these)."""
     import time
 
-    import psutil
+    from study.timing import TOTALS, process_started
 
-    from study.timing import TOTALS
-
-    begun, finished = psutil.Process().create_time(), time.time()
+    begun, finished = process_started(), time.time()
     job = finished - begun
     return {"job": round(job, 3), "started": begun, "finished": finished,
             "startup": round(job - (time.perf_counter() - started), 3),

@@ -27,7 +27,7 @@ import yaml
 from study.config import ConfigError, load_config
 from study.io import atomic_dir, atomic_write_json, atomic_write_text
 from study.jobgraph import NOTEBOOKS
-from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing
+from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing, process_started
 from study.warm import kernel_manager_class
 
 RUNNER_STARTED = time.time()
@@ -112,7 +112,7 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
         render_start = time.time()
         if html:
             render_html(executed, html)
-        started, finished = _process_start(), time.time()
+        started, finished = process_started(), time.time()
         atomic_write_json(tmp / JOB_FILE, {
             "job": round(finished - started, 3), "started": started, "finished": finished,
             # the runner's own start on the wall clock that `finished` reads: the process's
@@ -121,13 +121,6 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
             **notebook_timing(executed),
             "render_html": round(time.time() - render_start, 3) if html else 0.0})
     return out_dir / notebook.name
-
-
-def _process_start() -> float:
-    """When this process started (its interpreter start-up and imports count in the job)."""
-    import psutil  # ipykernel's own dependency
-
-    return psutil.Process().create_time()
 
 
 FAILED = "FAILED.json"

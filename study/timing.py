@@ -23,6 +23,18 @@ KERNEL_FILE = "timing-kernel.jsonl"  # the kernel's phases, a line each
 JOB_FILE = "timing.json"  # the runner's: job, notebook and kernel start-up seconds
 
 
+def process_started() -> float:
+    """When this job's process started, on the wall clock: its launcher's start for a job
+    forked by the warm server (study.warm), else the process's own (its interpreter start-up
+    and imports count in the job)."""
+    launched = os.environ.get("STUDY_JOB_STARTED")
+    if launched:
+        return float(launched)
+    import psutil  # ipykernel's own dependency
+
+    return psutil.Process().create_time()
+
+
 @contextmanager
 def timed(phase: str) -> Iterator[None]:
     start = time.perf_counter()

@@ -11,6 +11,12 @@ streams), and waits for it, forwarding signals. With no server (JupyterLab, a cl
 node, a server that died) the launcher execs the ordinary `ipykernel_launcher`, so a job
 never depends on it. A forked kernel exits when its launcher is gone.
 
+The workflow's jobs themselves start the same way: a rule runs `python -m study.warm run
+study.runner ...` (or `study.pretrained`), and the server forks the job, so that neither the
+runner's imports (papermill, the config) nor the base-model build's (torch, transformers) are
+paid again by each job. The launcher forwards signals and exits with the job's exit status;
+with no server it execs `python -m <module> ...` as before.
+
 The server imports modules and reads URIEL's tables, nothing more: no torch operation
 runs before the fork, so every kernel sets up its own thread pools (with the job's
 OMP_NUM_THREADS) as a fresh process would.
@@ -27,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SOCKET = "STUDY_WARM_SOCKET"
+STARTED = "STUDY_JOB_STARTED"  # a forked job's launcher start (the job's own start, in its timing)
 PREFIX = "study-warm-"  # the server's folder in the temporary directory
 POLL = 0.5  # seconds between the checks that a parent is still there
 # matplotlib reads its backend (MPLBACKEND, which ipykernel sets to the inline backend as
@@ -35,7 +42,8 @@ POLL = 0.5  # seconds between the checks that a parent is still there
 PRELOAD = ("torch", "datasets", "transformers", "transformers.trainer", "torch.utils.tensorboard",
            "pandas", "numpy", "scipy.stats", "statsmodels.api", "ipykernel.kernelapp",
            "study.config", "study.data", "study.evaluation", "study.features", "study.training",
-           "study.multitask", "study.selection", "study.typology", "study.plots")
+           "study.multitask", "study.selection", "study.typology", "study.plots",
+           "papermill", "jupyter_client.manager", "study.pretrained")
 
 
 # ---------------------------------------------------------------- the runner's side
@@ -162,12 +170,11 @@ def _on_parent_exit(parent: int, then) -> None:
 def launch(args: list[str]) -> None:
     """Get a kernel forked by the server and wait for it; without one, be an ordinary kernel."""
     parent = os.getppid()  # the runner (its kernel manager started this launcher)
-    path = os.environ.get(SOCKET)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(path or "")
+        _connect(sock)
         request = json.dumps({"args": args, "env": dict(os.environ), "cwd": os.getcwd(),
-                              "launcher": os.getpid()}).encode()
+                              "launcher": os.getpid(), "python": sys.executable}).encode()
         socket.send_fds(sock, [request + b"\n"], [0, 1, 2])
         reply = sock.makefile("r").readline()
         pid = int(json.loads(reply)["pid"])
@@ -182,6 +189,56 @@ def launch(args: list[str]) -> None:
     while sock.recv(1):  # the kernel holds the other end open until it exits
         pass
     sys.exit(0)
+
+
+def run(module: str, args: list[str]) -> None:
+    """`python -m module args` forked by the server (the stack already imported), or exec'd as
+    an ordinary process where none answers. Exits with the job's exit status (or, killed by a
+    signal this launcher forwarded, by that signal, as the job would have)."""
+    import time
+
+    started = time.time()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        _connect(sock)
+        request = json.dumps({"module": module, "args": args, "env": {**os.environ, STARTED: repr(started)},
+                              "cwd": os.getcwd(), "launcher": os.getpid(), "python": sys.executable}).encode()
+        socket.send_fds(sock, [request + b"\n"], [0, 1, 2])
+        reader = sock.makefile("r")
+        pid = int(json.loads(reader.readline())["pid"])
+    except (OSError, ValueError, KeyError):  # no server, or one of another Python
+        sock.close()
+        os.execv(sys.executable, [sys.executable, "-m", module, *args])
+    forwarded = []
+
+    def forward(sig: int, _frame) -> None:
+        forwarded.append(sig)
+        _forward(pid, sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
+        signal.signal(sig, forward)
+    status = reader.read()  # the job writes its exit status, then the socket closes with it
+    if status.strip().isdigit():
+        sys.exit(int(status))
+    if forwarded:  # it died of the signal: so does this process, for whoever waits on it
+        signal.signal(forwarded[-1], signal.SIG_DFL)
+        os.kill(os.getpid(), forwarded[-1])
+    sys.stderr.write(f"study.warm: {module} (pid {pid}) ended without an exit status (killed)\n")
+    sys.exit(1)
+
+
+def _connect(sock: socket.socket, limit: float = 60.0) -> None:
+    """Connect to the run's server; one that is still importing the stack (its folder and
+    live pid there, no socket yet) is waited for, as it is sooner ready than a cold start."""
+    import time
+
+    path = os.environ.get(SOCKET) or ""
+    pid = os.path.join(os.path.dirname(path), "pid")  # written before the socket is exported
+    deadline = time.time() + limit
+    while path and not os.path.exists(path) and os.path.isfile(pid) and time.time() < deadline \
+            and _server_alive(os.path.dirname(path)):
+        time.sleep(0.1)
+    sock.connect(path)
 
 
 def _stop(pid: int, grace: float = 3.0) -> None:
@@ -211,6 +268,7 @@ def serve(path: str) -> None:
     """Import the stack once, then fork a kernel for each launcher that asks."""
     import importlib
 
+    sys.modules.setdefault("rfc3987_syntax", None)  # as the runner does without it (study/runner.py)
     for module in PRELOAD:
         try:
             importlib.import_module(module)
@@ -240,10 +298,16 @@ def serve(path: str) -> None:
         except (OSError, ValueError):
             conn.close()
             continue
+        if request.get("python", sys.executable) != sys.executable:  # another environment's launcher
+            conn.sendall(json.dumps({"refused": f"this server runs {sys.executable}"}).encode() + b"\n")
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+            continue
         pid = os.fork()
         if pid == 0:
             server.close()
-            _become_kernel(request, fds, conn)
+            (_become_job if "module" in request else _become_kernel)(request, fds, conn)
         for fd in fds:
             os.close(fd)
         try:
@@ -279,23 +343,62 @@ def _leave(path: str) -> None:
     os._exit(0)
 
 
+def _adopt(request: dict, fds: list[int], conn: socket.socket) -> None:
+    """In a forked child: the launcher's streams, environment and folder, the signal
+    dispositions of a fresh process, its thread count; gone when the launcher is gone."""
+    os.setsid()  # a session of its own (as jupyter_client gives kernels): signals come through the launcher
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(threads))
+    _exit_with(request["launcher"], conn)
+
+
+def _become_job(request: dict, fds: list[int], conn: socket.socket) -> None:
+    """In the forked child: `python -m <module> <args>` as the launcher's process would run
+    it; its exit status goes back to the launcher."""
+    import atexit
+    import runpy
+    import traceback
+
+    code = 1
+    try:
+        _adopt(request, fds, conn)
+        sys.argv = [request["module"], *request["args"]]
+        # as `python -m` builds it: the folder first, then the job's PYTHONPATH
+        extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+        sys.path[:1] = [os.getcwd(), *extra]
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - the child must never return into the server's loop
+        traceback.print_exc()
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.sendall(f"{code}\n".encode())
+    finally:
+        os._exit(code)
+
+
 def _become_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:
     """In the forked child: the launcher's streams, environment and folder, then ipykernel."""
     try:
-        os.setsid()  # a session of its own, as jupyter_client gives kernels
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-            os.close(fd)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
+        _adopt(request, fds, conn)
         _inline_figures()
-        threads = os.environ.get("OMP_NUM_THREADS")
-        if threads and "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(int(threads))
-        _exit_with(request["launcher"], conn)
         sys.argv = ["ipykernel_launcher", *request["args"]]
         from ipykernel.kernelapp import launch_new_instance
 
@@ -322,8 +425,11 @@ def main(argv: list[str] | None = None) -> None:
         serve(argv[1])
     elif argv[:1] == ["kernel"]:
         launch(argv[1:])
+    elif argv[:1] == ["run"] and len(argv) >= 2:
+        run(argv[1], argv[2:])
     else:
-        raise SystemExit("usage: python -m study.warm serve SOCKET | kernel -f CONNECTION_FILE")
+        raise SystemExit("usage: python -m study.warm serve SOCKET | kernel -f CONNECTION_FILE | "
+                         "run MODULE [ARG ...]")
 
 
 if __name__ == "__main__":

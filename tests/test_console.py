@@ -170,16 +170,18 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _line(p: psutil.Process) -> str:
+    """A process's command line; "" for one gone (or a zombie) since it was listed."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def _kernel_at_work(pid: int) -> bool:
-    for p in _descendants(pid):
-        try:
-            line = " ".join(p.cmdline())
-        except psutil.Error:
-            continue
-        if "study.warm kernel" in line or "ipykernel_launcher" in line:
-            return any("02_intermediate" in " ".join(q.cmdline()) or "03_target" in " ".join(q.cmdline())
-                       for q in _descendants(pid) if q.is_running())
-    return False
+    lines = [_line(p) for p in _descendants(pid)]
+    kernel = any("study.warm kernel" in line or "ipykernel_launcher" in line for line in lines)
+    return kernel and any("02_intermediate" in line or "03_target" in line for line in lines)
 
 
 def _warm_folders(tmp: str) -> set[str]:

@@ -88,7 +88,7 @@ def _at_work(proc: subprocess.Popen) -> set[str]:
             continue
         kernel |= "ipykernel_launcher" in line or "study.warm kernel" in line  # cold or warm
         at_work |= {stage for stage, entry in STAGE_ENTRY.items() if entry in line and "runner" in line
-                    or stage == "base_model" and f"-m {entry}" in line}
+                    or stage == "base_model" and entry in line}
     return {s for s in at_work if s == "base_model" or kernel}
 
 

@@ -51,7 +51,7 @@ def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_para
     monkeypatch.delenv(warm.SOCKET, raising=False)
     cold = _run(tmp_path, "cold", tiny_params)
     with warm.server() as socket_path:
-        for _ in range(100):  # the server imports the stack first, then listens
+        for _ in range(300):  # the server imports the stack first, then listens
             if os.path.exists(socket_path):
                 break
             import time
@@ -67,6 +67,58 @@ def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_para
     assert hot["weights"] == cold["weights"]  # same numbers, to the last printed digit
     assert hot["figures"] == cold["figures"] == 1  # inline figures, as in a cold kernel
     assert warm.SOCKET not in os.environ and not os.path.exists(socket_path)
+
+
+JOB = """
+import json, os, sys, time
+print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "warm": "transformers" in sys.modules,
+                  "env": os.environ.get("STUDY_WARM_TEST"), "launched": os.environ.get("STUDY_JOB_STARTED"),
+                  "name": __name__}), flush=True)
+print("to stderr", file=sys.stderr)
+if sys.argv[1] == "message":
+    raise SystemExit("the job's own message")
+if sys.argv[1] == "sleep":
+    print("sleeping", flush=True)
+    time.sleep(60)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("server", ["warm", "none"])
+def test_a_job_runs_as_python_dash_m_would_run_it(tmp_path, monkeypatch, server):
+    """`python -m study.warm run MODULE ARGS` (the rules' command): with the session's server
+    the job is forked with the stack imported, else it is an ordinary process; either way it
+    gets its arguments, folder, environment (PYTHONPATH too) and streams, and its launcher
+    exits with its status: its exit code, its SystemExit message, the signal it died of."""
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "warm_job.py").write_text(JOB)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "lib"))
+    monkeypatch.setenv("STUDY_WARM_TEST", "passed on")
+    if server == "none":
+        monkeypatch.setenv(warm.SOCKET, str(tmp_path / "no-such-socket"))
+
+    def job(*args: str, **kw):
+        return subprocess.run([sys.executable, "-m", "study.warm", "run", "warm_job", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, **kw)
+
+    done = job("0", "a b")
+    said = json.loads(done.stdout.splitlines()[0])
+    assert done.returncode == 0 and done.stderr == "to stderr\n"
+    assert said["argv"] == ["0", "a b"] and said["cwd"] == str(tmp_path) and said["env"] == "passed on"
+    assert said["name"] == "__main__" and said["warm"] == (server == "warm")
+    assert (said["launched"] is not None) == (server == "warm")  # the job's timing starts at its launcher
+    assert job("3").returncode == 3
+    failed = job("message")
+    assert failed.returncode == 1 and failed.stderr.endswith("the job's own message\n")
+    sleeping = subprocess.Popen([sys.executable, "-m", "study.warm", "run", "warm_job", "sleep"],
+                                cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert "sleeping" in sleeping.stdout.readline() + sleeping.stdout.readline()
+    sleeping.send_signal(signal.SIGTERM)
+    assert sleeping.wait(30) == -signal.SIGTERM
 
 
 def test_a_job_without_a_server_gets_an_ordinary_kernel(tmp_path, tiny_params, monkeypatch):

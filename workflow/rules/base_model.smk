@@ -14,4 +14,4 @@ rule base_model:
     conda:
         "../../environment.yml"
     shell:
-        "{params.python} -m study.pretrained {input.study} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"
+        "{params.python} -m study.warm run study.pretrained {input.study} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"

@@ -17,5 +17,5 @@ rule phase2:
     conda:
         "../../environment.yml"
     shell:
-        "{params.python} -m study.runner 02_intermediate_training.ipynb {output} --params {input.study}"
+        "{params.python} -m study.warm run study.runner 02_intermediate_training.ipynb {output} --params {input.study}"
         " -p condition {wildcards.condition}{params.seed} -p processes {resources.gpu} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"

@@ -16,6 +16,6 @@ rule phase3:
     conda:
         "../../environment.yml"
     shell:
-        "{params.python} -m study.runner 03_target_training.ipynb {output} --params {input.study}"
+        "{params.python} -m study.warm run study.runner 03_target_training.ipynb {output} --params {input.study}"
         " -p target {wildcards.target} -p condition {wildcards.condition} -p seed {wildcards.seed}"
         " -p processes {resources.gpu} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"

@@ -16,5 +16,5 @@ rule report:
     conda:
         "../../environment.yml"
     shell:
-        "{params.python} -m study.runner 04_analysis.ipynb {output.analysis} --params {input.study}"
+        "{params.python} -m study.warm run study.runner 04_analysis.ipynb {output.analysis} --params {input.study}"
         " --html {output.html} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"

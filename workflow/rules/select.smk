@@ -16,7 +16,7 @@ if not FAMILIES:  # one phase-2 family: outputs/<study>/selection
         conda:
             "../../environment.yml"
         shell:
-            "{params.python} -m study.runner 01_data_selection.ipynb {output} --params {input.study}"
+            "{params.python} -m study.warm run study.runner 01_data_selection.ipynb {output} --params {input.study}"
             " 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"
 
 else:  # several (data.families): outputs/<study>/selection/<family>, one job each
@@ -37,5 +37,5 @@ else:  # several (data.families): outputs/<study>/selection/<family>, one job ea
         conda:
             "../../environment.yml"
         shell:
-            "{params.python} -m study.runner 01_data_selection.ipynb {output} --params {input.study}"
+            "{params.python} -m study.warm run study.runner 01_data_selection.ipynb {output} --params {input.study}"
             " -p family {wildcards.family} 2>&1 | tee {log} > ${{STUDY_JOB_CONSOLE:-/dev/null}}"
