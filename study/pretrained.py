@@ -183,11 +183,11 @@ def _job_timing(started: float) -> dict[str, float]:
     benchmark splits the demo's wall time with these)."""
     import time
 
-    from study.timing import TOTALS, process_started
+    from study.timing import TOTALS, forked, process_started
 
     begun, finished = process_started(), time.time()
     job = finished - begun
-    return {"job": round(job, 3), "started": begun, "finished": finished,
+    return {"job": round(job, 3), "started": begun, "finished": finished, "forked": forked(),
             "startup": round(job - (time.perf_counter() - started), 3),
             **{phase: round(seconds, 3) for phase, seconds in TOTALS.items()}}
 

@@ -27,7 +27,7 @@ import yaml
 from study.config import ConfigError, load_config
 from study.io import atomic_dir, atomic_write_json, atomic_write_text
 from study.jobgraph import NOTEBOOKS
-from study.timing import ENV, JOB_FILE, KERNEL_FILE, notebook_timing, process_started
+from study.timing import ENV, JOB_FILE, KERNEL_FILE, forked, notebook_timing, process_started
 from study.warm import kernel_manager_class
 
 RUNNER_STARTED = time.time()
@@ -117,7 +117,7 @@ def run_notebook(notebook: Path, out_dir: Path, params_file: Path, parameters: d
             "job": round(finished - started, 3), "started": started, "finished": finished,
             # the runner's own start on the wall clock that `finished` reads: the process's
             # start (psutil, from the boot clock) can disagree with it by seconds on a VM
-            "runner_started": RUNNER_STARTED,
+            "runner_started": RUNNER_STARTED, "forked": forked(),
             **notebook_timing(executed),
             "render_html": round(time.time() - render_start, 3) if html else 0.0})
     return out_dir / notebook.name

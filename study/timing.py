@@ -23,6 +23,12 @@ KERNEL_FILE = "timing-kernel.jsonl"  # the kernel's phases, a line each
 JOB_FILE = "timing.json"  # the runner's: job, notebook and kernel start-up seconds
 
 
+def forked() -> bool:
+    """Whether this job's process was forked by the warm server (study.warm) rather than
+    started afresh."""
+    return bool(os.environ.get("STUDY_JOB_STARTED"))
+
+
 def process_started() -> float:
     """When this job's process started, on the wall clock: its launcher's start for a job
     forked by the warm server (study.warm), else the process's own (its interpreter start-up

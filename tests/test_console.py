@@ -5,6 +5,7 @@ finished and leaves no process or folder behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,6 +85,12 @@ def test_a_run_shows_progress_a_line_per_job_and_a_summary(finished):
 
     for run in ("runs/demo_nli/en/seed0", "runs/demo_nli/none/seed0", "phase2/en"):
         assert kernel_phases(cfg.study_dir / run).get("imports", 99) < 1.0, run
+    # and so were the jobs themselves: the runners (no papermill import each) and the base
+    # model's build (no torch import)
+    for run in ("selection", "runs/demo_nli/en/seed0", "phase2/en", "analysis"):
+        assert json.loads((cfg.study_dir / run / "timing.json").read_text())["forked"], run
+    build = json.loads((cfg.study_dir / "pretrained" / "build.json").read_text())["timing"]
+    assert build["forked"] and build["imports"] < 1.0
 
 
 @pytest.mark.slow
