@@ -35,6 +35,7 @@ from contextlib import contextmanager
 SOCKET = "STUDY_WARM_SOCKET"
 STARTED = "STUDY_JOB_STARTED"  # a forked job's launcher start (the job's own start, in its timing)
 PREFIX = "study-warm-"  # the server's folder in the temporary directory
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)  # to the child
 POLL = 0.5  # seconds between the checks that a parent is still there
 # matplotlib reads its backend (MPLBACKEND, which ipykernel sets to the inline backend as
 # it starts) when imported: a forked kernel sets it again (`_inline_figures`), or a
@@ -172,16 +173,11 @@ def launch(args: list[str]) -> None:
     parent = os.getppid()  # the runner (its kernel manager started this launcher)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        _connect(sock)
-        request = json.dumps({"args": args, "env": dict(os.environ), "cwd": os.getcwd(),
-                              "launcher": os.getpid(), "python": sys.executable}).encode()
-        socket.send_fds(sock, [request + b"\n"], [0, 1, 2])
-        reply = sock.makefile("r").readline()
-        pid = int(json.loads(reply)["pid"])
+        pid, _ = _ask(sock, {"args": args, "env": dict(os.environ)})
     except (OSError, ValueError, KeyError):
         sock.close()
         os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *args])
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
+    for sig in FORWARDED:
         signal.signal(sig, lambda s, _f: _forward(pid, s))
     # The runner that started this launcher died without shutting its kernel down (SIGKILL;
     # a group SIGTERM never reaches this session of jupyter_client's): stop the kernel too.
@@ -200,12 +196,8 @@ def run(module: str, args: list[str]) -> None:
     started = time.time()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        _connect(sock)
-        request = json.dumps({"module": module, "args": args, "env": {**os.environ, STARTED: repr(started)},
-                              "cwd": os.getcwd(), "launcher": os.getpid(), "python": sys.executable}).encode()
-        socket.send_fds(sock, [request + b"\n"], [0, 1, 2])
-        reader = sock.makefile("r")
-        pid = int(json.loads(reader.readline())["pid"])
+        env = {**os.environ, STARTED: repr(started)}
+        pid, reader = _ask(sock, {"module": module, "args": args, "env": env})
     except (OSError, ValueError, KeyError):  # no server, or one of another Python
         sock.close()
         os.execv(sys.executable, [sys.executable, "-m", module, *args])
@@ -215,7 +207,7 @@ def run(module: str, args: list[str]) -> None:
         forwarded.append(sig)
         _forward(pid, sig)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
+    for sig in FORWARDED:
         signal.signal(sig, forward)
     status = reader.read()  # the job writes its exit status, then the socket closes with it
     if status.strip().isdigit():
@@ -225,6 +217,16 @@ def run(module: str, args: list[str]) -> None:
         os.kill(os.getpid(), forwarded[-1])
     sys.stderr.write(f"study.warm: {module} (pid {pid}) ended without an exit status (killed)\n")
     sys.exit(1)
+
+
+def _ask(sock: socket.socket, request: dict):
+    """Ask the run's server to fork a child for `request` (this launcher's folder, pid and
+    Python added) with this process's streams: the child's pid, and the reader of its socket."""
+    _connect(sock)
+    request = {**request, "cwd": os.getcwd(), "launcher": os.getpid(), "python": sys.executable}
+    socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+    reader = sock.makefile("r")
+    return int(json.loads(reader.readline())["pid"]), reader
 
 
 def _connect(sock: socket.socket, limit: float = 60.0) -> None:
