@@ -93,7 +93,10 @@ def snakemake_command(params_file: Path, cores: int, profile: str | None, extra:
     # entries and code that can change its results), not the text of the rule's shell command.
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--config",
                f"params={Path(params_file).resolve()}", "--nolock", "--rerun-incomplete", "--keep-going",
-               "--rerun-triggers", "mtime", "params", "input", "software-env"]
+               "--rerun-triggers", "mtime", "params", "input", "software-env",
+               # the rules' priorities decide the order; the default ILP scheduler solves a
+               # program (a CBC process) at each job's end, on the cores the jobs run on
+               "--scheduler", "greedy"]
     if workdir is not None:
         command += ["--directory", str(workdir)]
     if profile:  # a profile folder named relative to where the command was started
@@ -116,9 +119,12 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
     to the terminal. Ctrl-C, SIGTERM or SIGHUP stop the run: Snakemake stops its jobs, and
     one line says what finished and that the same command resumes. With `open_report`, a
     finished run opens the report in the browser where a desktop exists."""
+    import contextlib
     import signal
     import subprocess
+    from contextlib import nullcontext
 
+    from study import warm
     from study.preflight import check
 
     dry_run = any(a in ("-n", "--dry-run", "--dryrun") for a in extra)
@@ -132,7 +138,12 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
 
     proc = None
     previous = {name: signal.signal(getattr(signal, name), stopping) for name in STOP_SIGNALS}
+    server = contextlib.ExitStack()
     try:
+        # local jobs are forked from one process that has imported the stack already; it starts
+        # first, so that its imports (seconds) overlap the checks rather than delay the first job
+        if not profile and not dry_run:
+            server.enter_context(warm.server())
         # params, data and Hub: nothing starts, nothing is written if wrong (a dry run downloads
         # nothing: it needs no Hub, e.g. to list a cluster's jobs from a machine without it)
         cfg, _ = check(params_file, hub=not dry_run)
@@ -141,18 +152,14 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
             if stop:
                 print("stopped before any job started; run the same command again to start", flush=True)
                 return 130
-            from contextlib import nullcontext
-
-            from study import console, warm
+            from study import console
 
             log = cfg.study_dir / "logs" / "snakemake.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             quiet = not verbose and not dry_run
             command = snakemake_command(params_file.resolve(), cores, profile, extra,
                                         available_memory_mb(), workdir=cfg.study_dir)
-            # local jobs get kernels forked from one process that has imported the stack already
-            with warm.server() if not profile else nullcontext(), \
-                    open(log, "w") if quiet else nullcontext() as sink:
+            with open(log, "w") if quiet else nullcontext() as sink:
                 # read here, where the server's socket is in the environment the jobs inherit;
                 # unbuffered: the progress line reads Snakemake's job count from its log
                 env = {**os.environ, "PYTHONUNBUFFERED": "1",
@@ -171,6 +178,7 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
             if open_report and not status and not dry_run and (line := console.open_report(cfg)):
                 print(line, flush=True)
     finally:
+        server.close()
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
     if status and not report_failures(cfg) and quiet:  # not a notebook: Snakemake's log tells

@@ -70,10 +70,14 @@ def test_a_warm_kernel_runs_the_notebook_as_a_cold_one_would(tmp_path, tiny_para
 
 
 JOB = """
-import json, os, sys, time
-print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "warm": "transformers" in sys.modules,
+import gc, json, os, sys, time
+warm = "transformers" in sys.modules
+import huggingface_hub.constants as hub
+datasets = sys.modules.get("datasets.config")
+print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "warm": warm,
                   "env": os.environ.get("STUDY_WARM_TEST"), "launched": os.environ.get("STUDY_JOB_STARTED"),
-                  "name": __name__}), flush=True)
+                  "name": __name__, "frozen": gc.get_freeze_count(), "offline": hub.HF_HUB_OFFLINE,
+                  "datasets_offline": datasets.HF_HUB_OFFLINE if datasets else None}), flush=True)
 print("to stderr", file=sys.stderr)
 if sys.argv[1] == "message":
     raise SystemExit("the job's own message")
@@ -111,6 +115,16 @@ def test_a_job_runs_as_python_dash_m_would_run_it(tmp_path, monkeypatch, server)
     assert said["argv"] == ["0", "a b"] and said["cwd"] == str(tmp_path) and said["env"] == "passed on"
     assert said["name"] == "__main__" and said["warm"] == (server == "warm")
     assert (said["launched"] is not None) == (server == "warm")  # the job's timing starts at its launcher
+    # what the server imported is out of the collector's reach: no collection in a job scans it
+    assert (said["frozen"] > 100_000) == (server == "warm")
+    # Hugging Face's offline mode is the job's, not the one the server read when it imported
+    # (the session's server started with HF_HUB_OFFLINE=1)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)  # datasets then follows HF_HUB_OFFLINE
+    for value, offline in (("0", False), ("1", True)):
+        monkeypatch.setenv("HF_HUB_OFFLINE", value)
+        said = json.loads(job("0").stdout.splitlines()[0])
+        assert said["offline"] is offline
+        assert said["datasets_offline"] is (offline if server == "warm" else None)  # imported if warm
     assert job("3").returncode == 3
     failed = job("message")
     assert failed.returncode == 1 and failed.stderr.endswith("the job's own message\n")

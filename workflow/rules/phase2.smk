@@ -11,6 +11,9 @@ rule phase2:
     log:
         phase2_log(),
     threads: cfg.threads
+    # before any phase-3 job that is ready: each phase-2 job frees two phase-3 jobs, and the
+    # run does not end on a lone phase-2 job and the jobs it was holding back
+    priority: 1
     resources:
         gpu=0,
         mem_mb=grid.memory_mb(cfg, "phase2"),
