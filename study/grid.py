@@ -143,7 +143,7 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
         # local jobs are forked from one process that has imported the stack already; it starts
         # first, so that its imports (seconds) overlap the checks rather than delay the first job
         if not profile and not dry_run:
-            server.enter_context(warm.server())
+            server.enter_context(warm.server(params_file))
         # params, data and Hub: nothing starts, nothing is written if wrong (a dry run downloads
         # nothing: it needs no Hub, e.g. to list a cluster's jobs from a machine without it)
         cfg, _ = check(params_file, hub=not dry_run)

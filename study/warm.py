@@ -17,9 +17,9 @@ runner's imports (papermill, the config) nor the base-model build's (torch, tran
 paid again by each job. The launcher forwards signals and exits with the job's exit status;
 with no server it execs `python -m <module> ...` as before.
 
-The server imports modules and reads URIEL's tables, nothing more: no torch operation
-runs before the fork, so every kernel sets up its own thread pools (with the job's
-OMP_NUM_THREADS) as a fresh process would.
+The server imports modules and reads data (URIEL's tables, the study's local splits),
+nothing more: no torch operation runs before the fork, so every kernel sets up its own
+thread pools (with the job's OMP_NUM_THREADS) as a fresh process would.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 SOCKET = "STUDY_WARM_SOCKET"
 STARTED = "STUDY_JOB_STARTED"  # a forked job's launcher start (the job's own start, in its timing)
@@ -43,6 +44,7 @@ POLL = 0.5  # seconds between the checks that a parent is still there
 # preloaded matplotlib would draw no figures.
 PRELOAD = ("torch", "datasets", "transformers", "transformers.trainer", "torch.utils.tensorboard",
            "pandas", "numpy", "scipy.stats", "statsmodels.api", "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "IPython.extensions.storemagic",  # what a kernel imports as it starts
            "study.config", "study.data", "study.evaluation", "study.features", "study.training",
            "study.multitask", "study.selection", "study.typology", "study.plots",
            "papermill", "jupyter_client.manager", "study.pretrained")
@@ -66,9 +68,10 @@ def kernel_manager_class():
 
 
 @contextmanager
-def server() -> Iterator[str]:
+def server(params: str | os.PathLike | None = None) -> Iterator[str]:
     """A warm-kernel server for the duration of a local run (its socket exported to the
-    jobs in STUDY_WARM_SOCKET); stopped, and its socket removed, at the end."""
+    jobs in STUDY_WARM_SOCKET), which reads the local data of the study of `params` before
+    it serves; stopped, and its socket removed, at the end."""
     import shutil
     import subprocess
     import tempfile
@@ -76,7 +79,8 @@ def server() -> Iterator[str]:
     sweep(tempfile.gettempdir())
     folder = tempfile.mkdtemp(prefix=PREFIX)  # short: a socket path has ~100 bytes
     path = os.path.join(folder, "socket")
-    proc = subprocess.Popen([sys.executable, "-m", "study.warm", "serve", path],
+    proc = subprocess.Popen([sys.executable, "-m", "study.warm", "serve", path,
+                             *([str(Path(params).resolve())] if params else [])],
                             stdin=subprocess.DEVNULL)
     with open(os.path.join(folder, "pid"), "w") as f:  # a sweep tells a dead server's folder by it
         f.write(str(proc.pid))
@@ -267,9 +271,11 @@ def _forward(pid: int, sig: int) -> None:
 
 # ---------------------------------------------------------------- the server
 
-def serve(path: str) -> None:
-    """Import the stack once, then fork a kernel for each launcher that asks."""
+def serve(path: str, params: str | None = None) -> None:
+    """Import the stack once, then fork a kernel or a job for each launcher that asks; while
+    none asks, read the data the jobs share (`_shared_data`), a piece at a time."""
     import importlib
+    import select
 
     sys.modules.setdefault("rfc3987_syntax", None)  # as the runner does without it (study/runner.py)
     for module in PRELOAD:
@@ -281,7 +287,6 @@ def serve(path: str) -> None:
     if pyplot is not None and getattr(pyplot, "_backend_mod", None) is not None:
         # a backend chosen before the fork: kernels would have no inline figures; serve none
         raise SystemExit("study.warm: a preloaded module chose a matplotlib backend; no warm kernels")
-    _preload_data()
     # What the server imported lives as long as every child: out of the collector's reach
     # (gc.freeze), a child's collections scan only its own objects. One full collection over
     # the imports took 0.29 s, and transformers and accelerate ask for one in every job; it
@@ -299,7 +304,17 @@ def serve(path: str) -> None:
         signal.signal(sig, lambda *_: _leave(path))
     # `study.grid run` killed outright cannot stop this server: it leaves, with its folder
     _on_parent_exit(os.getppid(), lambda: _leave(path))
+    steps = _shared_data(params)
     while True:
+        if steps and not select.select([server], [], [], 0)[0]:  # nobody waits: read a piece
+            try:
+                next(steps)
+            except StopIteration:
+                steps = None
+                gc.freeze()  # the data read, shared by every later child as the imports are
+            except Exception:  # noqa: BLE001 - the jobs then read it themselves, as cold ones do
+                steps = None
+            continue
         conn, _ = server.accept()
         try:
             msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
@@ -325,15 +340,45 @@ def serve(path: str) -> None:
             conn.close()  # the child keeps its copy open until it exits
 
 
-def _preload_data() -> None:
-    """Read-only data every kernel would load alike: URIEL's feature tables (1.5 s of the
-    selection and of each phase-2 job that ranks languages), shared by the forks."""
-    try:
-        from study import typology
+def _shared_data(params: str | None) -> Iterator[None]:
+    """Read-only data every job would read alike, a piece per step (the server serves any
+    launcher between two), shared by the children forked after it: URIEL's feature tables
+    (1.5 s of the selection and of each phase-2 job that ranks languages), the files each
+    stage's fingerprint reads (0.1-0.2 s of each job: its imports, parsed; the run's
+    Snakemake found the same ones as it started, and their contents are still read by each
+    job) and, given the study's params, each of its local data splits (study.data.LOADED:
+    0.3 s of each phase-3 job, 0.3 s of each phase-2 job). Hub data is not read here: the
+    server must never wait on the network."""
+    from study import fingerprints, typology
+    from study.jobgraph import STAGES
 
-        typology.uriel()
-    except Exception:  # noqa: BLE001 - a kernel then loads it itself, as a cold one does
-        pass
+    typology.uriel()
+    yield
+    for stage in STAGES:
+        fingerprints.code_files(stage)
+    yield
+    if params:
+        yield from _local_splits(params)
+
+
+def _local_splits(params: str) -> Iterator[None]:
+    import datasets
+
+    from study.config import load_config
+    from study.data import load_split
+    from study.preflight import reads
+
+    cfg = load_config(params)
+    for task, lang, split in reads(cfg):
+        if cfg.data.source_of(task) == "local":
+            shown = datasets.is_progress_bar_enabled()
+            datasets.disable_progress_bars()  # the server's output is the run's terminal
+            try:
+                load_split(task, lang, split, cfg.data)
+            finally:
+                if shown:
+                    datasets.enable_progress_bars()
+            yield
 
 
 def _inline_figures() -> None:
@@ -447,14 +492,14 @@ def _exit_with(launcher: int, conn: socket.socket) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"] and len(argv) == 2:
-        serve(argv[1])
+    if argv[:1] == ["serve"] and len(argv) in (2, 3):
+        serve(*argv[1:])
     elif argv[:1] == ["kernel"]:
         launch(argv[1:])
     elif argv[:1] == ["run"] and len(argv) >= 2:
         run(argv[1], argv[2:])
     else:
-        raise SystemExit("usage: python -m study.warm serve SOCKET | kernel -f CONNECTION_FILE | "
+        raise SystemExit("usage: python -m study.warm serve SOCKET [PARAMS] | kernel -f CONNECTION_FILE | "
                          "run MODULE [ARG ...]")
 
 

@@ -193,3 +193,18 @@ def test_dataset_fingerprint_follows_content_not_processing_history(tmp_path):
     changed = Dataset.from_dict({**rows, "label": [0, 1]})
     reordered = Dataset.from_dict(rows).select([1, 0])
     assert len({dataset_fingerprint(d) for d in (built, changed, reordered)}) == 3
+
+
+def test_a_split_read_again_is_the_one_already_read_until_its_file_changes(tmp_path):
+    """load_split keeps what it read (study.data.LOADED): a phase-2 job reads every evaluation
+    set for its leakage check, and the warm server reads a study's splits for every job. A
+    file written again (new size, time or inode) is read again."""
+    rows = [{"premise": f"Er schläft {i}.", "hypothesis": "Er ist wach.", "label": 2} for i in range(4)]
+    _write(tmp_path, "xnli", "de", "test", rows)
+    first = load_split("xnli", "de", "test", _cfg(tmp_path))
+    assert load_split("xnli", "de", "test", _cfg(tmp_path)) is first
+    assert load_split("xnli", "de", "test", _cfg(tmp_path), limit=2) is not first  # its own entry
+    assert len(load_split("xnli", "de", "test", _cfg(tmp_path), limit=2)) == 2
+    _write(tmp_path, "xnli", "de", "test", rows[:3])
+    again = load_split("xnli", "de", "test", _cfg(tmp_path))
+    assert again is not first and len(again) == 3 and len(first) == 4

@@ -200,3 +200,24 @@ def test_a_sweep_removes_the_folders_of_dead_servers_and_keeps_live_ones(tmp_pat
         listening.close()
         importing.kill()
         importing.wait()
+
+
+def test_a_server_given_a_study_reads_its_local_splits_before_it_forks(tiny_params):
+    """`serve SOCKET PARAMS` (a run's server) reads every local split the study's stages read
+    (study.preflight.reads), quietly, so that the forked jobs share them (study.data.LOADED)."""
+    import datasets
+
+    from study.config import load_config
+    from study.data import LOADED, load_split
+    from study.preflight import reads
+
+    LOADED.clear()
+    bars = datasets.is_progress_bar_enabled()
+    for _ in warm._local_splits(str(tiny_params)):
+        pass
+    cfg = load_config(tiny_params)
+    read = reads(cfg)
+    assert len(read) > 40 and len(LOADED) == len(read)
+    loaded = {id(ds) for ds in LOADED.values()}
+    assert all(id(load_split(task, lang, split, cfg.data)) in loaded for task, lang, split in read)
+    assert datasets.is_progress_bar_enabled() == bars  # left as it was, for the forked jobs
