@@ -424,6 +424,25 @@ class PlanConfig(_Section):
         default_factory=dict,
         description="Stage -> peak host memory of one job (MB). Local runs start jobs only while "
                     "their sum fits in the memory available; stages left out count 2000.")
+    runtime_hardware: str | None = Field(
+        None, description="The `hardware` profile a cluster's jobs run on, for their time limits "
+                          "(null: the slowest profile).")
+    runtime_safety: float = Field(
+        3.0, ge=1, description="A phase-2 or phase-3 job's time limit (SLURM --time) is its projected "
+                               "hours times this, plus runtime_startup_minutes.")
+    runtime_startup_minutes: int = Field(
+        30, ge=0, description="Minutes a job spends outside the projected FLOPs (loading the model "
+                              "and data, the leakage check, writing; 30: a large model on a shared disk).")
+    max_runtime_minutes: int = Field(
+        2880, gt=0, description="The longest time limit a job asks for (the partition's MaxTime); also "
+                                "the limit of a job the plan cannot project.")
+
+    @model_validator(mode="after")
+    def _runtime_hardware_is_a_profile(self) -> PlanConfig:
+        if self.runtime_hardware is not None and self.runtime_hardware not in self.hardware:
+            raise ValueError(f"runtime_hardware {self.runtime_hardware!r} is not a profile of plan.hardware; "
+                             f"accepted: {sorted(self.hardware)}")
+        return self
 
     @field_validator("memory_mb", mode="before")
     @classmethod

@@ -64,33 +64,75 @@ def _tokens(cfg: StudyConfig, task: str, max_length: int) -> float:
     return per_sequence * (len(spec.fields["choices"]) if spec.head == "multiple_choice" else 1)
 
 
+def _phase2_tokens(cfg: StudyConfig) -> float:
+    """Tokens one phase-2 job trains on: the fixed budget, `epochs` times; an NLI-length
+    sequence per example."""
+    p2 = cfg.phase2
+    per_sequence = min(cfg.plan.tokens_per_sequence or p2.max_length, p2.max_length)
+    return cfg.selection.budget * p2.epochs * per_sequence
+
+
+def _phase3_tokens(cfg: StudyConfig, target: str) -> tuple[float, float]:
+    """Tokens one phase-3 job of `target` trains on and evaluates (English dev at each
+    checkpoint, then dev and test of every language evaluated with its model)."""
+    d, p3, t = cfg.data, cfg.phase3, cfg.data.targets[target]
+    n_train = examples(cfg, t.train, "en", "train", d.max_train_examples)
+    n_dev = examples(cfg, t.train, "en", "dev", d.max_eval_examples)
+    tok = _tokens(cfg, t.train, p3.max_length)
+    steps = math.ceil(n_train / p3.batch_size) * p3.epochs
+    checks = steps / p3.save_steps if p3.save_steps else p3.epochs  # English dev, model selection
+    evaluate = (checks + 1) * n_dev * tok
+    for task, langs in d.evaluated(target):
+        for lang in langs:
+            for split in ("dev", "test"):
+                if split in TASKS[task].splits:
+                    evaluate += examples(cfg, task, lang, split, d.max_eval_examples) * tok
+    return n_train * p3.epochs * tok, evaluate
+
+
 def costs(cfg: StudyConfig) -> list[Cost]:
     """Tokens each stage trains on and evaluates, summed over its jobs."""
-    d, p2, p3 = cfg.data, cfg.phase2, cfg.phase3
     out = [Cost("select", 1, 0, 0)]
     n2 = len(phase2_conditions(cfg)) * len(phase2_seeds(cfg))
-    # phase 2: the fixed budget, `epochs` times; an NLI-length sequence per example
-    tokens2 = cfg.selection.budget * p2.epochs * min(cfg.plan.tokens_per_sequence or p2.max_length,
-                                                     p2.max_length)
-    out.append(Cost("phase2", n2, n2 * tokens2, 0))
+    out.append(Cost("phase2", n2, n2 * _phase2_tokens(cfg), 0))
     runs = len(run_conditions(cfg)) * len(cfg.seeds)
-    train = evaluate = 0.0
-    for target, t in d.targets.items():
-        n_train = examples(cfg, t.train, "en", "train", d.max_train_examples)
-        n_dev = examples(cfg, t.train, "en", "dev", d.max_eval_examples)
-        tok = _tokens(cfg, t.train, p3.max_length)
-        train += n_train * p3.epochs * tok
-        steps = math.ceil(n_train / p3.batch_size) * p3.epochs
-        checks = steps / p3.save_steps if p3.save_steps else p3.epochs  # English dev, model selection
-        evaluate += (checks + 1) * n_dev * tok
-        for task, langs in d.evaluated(target):
-            for lang in langs:
-                for split in ("dev", "test"):
-                    if split in TASKS[task].splits:
-                        evaluate += examples(cfg, task, lang, split, d.max_eval_examples) * tok
-    out.append(Cost("phase3", runs * len(d.targets), runs * train, runs * evaluate))
+    per_target = [_phase3_tokens(cfg, target) for target in cfg.data.targets]
+    out.append(Cost("phase3", runs * len(per_target), runs * sum(t for t, _ in per_target),
+                    runs * sum(e for _, e in per_target)))
     out.append(Cost("report", 1, 0, 0))
     return out
+
+
+def job_hours(cfg: StudyConfig, stage: str, target: str | None = None) -> float | None:
+    """Projected hours of one job of `stage` (phase 3: of `target`) on the plan's hardware
+    for run times (`plan.runtime_hardware`; else the slowest of `plan.hardware`); None where
+    the plan has no hardware or does not project the stage (base model, selection, report)."""
+    rates = cfg.plan.hardware
+    if not rates or stage not in ("phase2", "phase3"):
+        return None
+    rate = rates[cfg.plan.runtime_hardware] if cfg.plan.runtime_hardware else min(rates.values())
+    n = model_parameters(cfg)
+    if stage == "phase2":
+        flops = 6 * n * _phase2_tokens(cfg)
+    else:
+        train, evaluate = _phase3_tokens(cfg, target)
+        flops = 6 * n * train + 2 * n * evaluate
+    return flops / rate / 3600
+
+
+def runtime_minutes(cfg: StudyConfig, stage: str, target: str | None = None) -> int:
+    """The time limit of one job (the rules' `runtime`, SLURM's --time): its projected hours
+    (`job_hours`) times `plan.runtime_safety`, plus `plan.runtime_startup_minutes` (loading,
+    data, writing: outside the FLOP count), capped at `plan.max_runtime_minutes`; the cap
+    itself where the plan projects nothing (a job is never stopped for a limit guessed)."""
+    p = cfg.plan
+    try:
+        hours = job_hours(cfg, stage, target)
+    except (RuntimeError, KeyError):  # no model size or no example counts: nothing to project from
+        hours = None
+    if hours is None:
+        return p.max_runtime_minutes
+    return min(p.max_runtime_minutes, math.ceil(hours * 60 * p.runtime_safety + p.runtime_startup_minutes))
 
 
 def plan(cfg: StudyConfig):

@@ -44,11 +44,22 @@ def run(stage: str, params_file: str, condition: str, out_dir: str, seed: int | 
 
 def in_notebook(stage: str, params_file: str, condition: str, out_dir: str, num_processes: int,
                 seed: int | None = None, target: str | None = None) -> None:
-    """Start `num_processes` processes from a notebook (GPUs, or CPU with gloo)."""
+    """Start `num_processes` processes from a notebook (GPUs, or CPU with gloo), which meet
+    on a port free on this machine (accelerate's default, 29500, would be one port for
+    every job of a local run at once)."""
     from accelerate import notebook_launcher
 
     notebook_launcher(run, (stage, params_file, condition, out_dir, seed, target),
-                      num_processes=num_processes)
+                      num_processes=num_processes, use_port=str(free_port()))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the system's choice)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def in_processes(stage: str, params_file: str, condition: str, out: Path, processes: int,

@@ -120,6 +120,11 @@ def training_arguments(t: TrainConfig, work_dir: Path, seed: int, steps_per_epoc
         dataloader_num_workers=0, dataloader_pin_memory=_cuda(),
         ddp_backend="gloo" if _world_size() > 1 and not _cuda() else None,
         ddp_find_unused_parameters=multitask,  # a batch trains one task's head only
+        # Each head's loss is its batch's mean. With this on (transformers' default), the
+        # Trainer multiplies the loss by the number of processes for any model whose forward
+        # takes **kwargs, expecting a loss summed over the global batch: the gradients of a
+        # 2-process run came out doubled (more clipping: demo_choice zero-shot 0.98 -> 0.79)
+        average_tokens_across_devices=False,
         remove_unused_columns=not multitask,
     )
 

@@ -83,3 +83,49 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
     assert (m3["processes"], m3["steps"]) == (2, m1["steps"])
     w3 = load_file(nb / "encoder" / "model.safetensors")
     assert _relative(w1, w3, w0) < TOLERANCE * seeds
+
+
+def _predictions(run: Path) -> list:
+    return [json.loads(line)["pred"] for path in sorted((run / "predictions").rglob("test-*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def test_the_workflow_runs_phase3_on_two_processes_and_they_follow_one(tmp_path):
+    """A phase-3 job given two GPUs (`gpu: 2` in a profile, here `--set-resources
+    phase3:gpu=2`) runs its notebook's training on two processes (accelerate's launcher,
+    gloo on a CPU, each job on a port of its own); one of them evaluates and writes. Its
+    predictions follow the one-process run's far more closely than another seed's do."""
+    import shutil
+
+    from conftest import TINY, write_params
+
+    from study.pretrained import ensure_base_model
+
+    built = load_config(write_params(tmp_path, "build.yaml", **TINY))
+    base = tmp_path / "base"
+    shutil.copytree(ensure_base_model(built), base)
+    spec = json.loads((base / "config.json").read_text())  # dropout off: see the phase-2 test
+    (base / "config.json").write_text(json.dumps({**spec, "hidden_dropout_prob": 0.0,
+                                                  "attention_probs_dropout_prob": 0.0}))
+    model = {"name_or_path": str(base), "build": None}
+    runs = {}
+    for name, seeds, extra in (("one", [0, 1], []), ("two", [0], ["--set-resources", "phase3:gpu=2"])):
+        params = write_params(tmp_path, f"{name}.yaml", **{**TINY, "study": name, "conditions": ["none"],
+                                                           "seeds": seeds, "model": model})
+        done = subprocess.run([sys.executable, "-m", "study.grid", "run", str(params), "--cores", "2",
+                               *extra], cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        runs[name] = load_config(params).study_dir / "runs"
+    for target in ("demo_nli", "demo_choice"):
+        one, two = (json.loads((runs[n] / target / "none" / "seed0" / "metrics.json").read_text())
+                    for n in ("one", "two"))
+        assert (one["train"]["processes"], two["train"]["processes"]) == (1, 2)
+        assert one["train"]["steps"] == two["train"]["steps"]  # the same global batches
+        p1, p2, other = (_predictions(runs[n] / target / "none" / s)
+                         for n, s in (("one", "seed0"), ("two", "seed0"), ("one", "seed1")))
+        apart = sum(a != b for a, b in zip(p1, p2, strict=True))
+        seeds = sum(a != b for a, b in zip(p1, other, strict=True))
+        print(f"{target}: test predictions that differ from the one-process run's: two processes "
+              f"{apart} of {len(p1)}, another seed {seeds}; test average {one['test_average']:.3f} "
+              f"vs {two['test_average']:.3f}")
+        assert apart <= TOLERANCE * seeds, (apart, seeds)

@@ -2,15 +2,17 @@
 `clean`, and the SLURM profile's dry run."""
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from study import costs, fingerprints, grid, jobgraph, layout
-from study.config import build_config, load_config
+from study.config import ConfigError, build_config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "params" / "full.yaml"
@@ -362,6 +364,16 @@ def test_slurm_profile_dry_run_lists_the_full_grid_with_gpus(tmp_path):
     assert len(phase3) == 100
     assert all("gpu=1" in b.split("Shell command")[0] and "-p processes 1" in b for b in phase3)
     assert "slurm_partition=gpu" in phase3[0]
+    # each job's time limit is its own projection's (study.costs.runtime_minutes), not the
+    # profile's default: an XNLI run asks for more than an hour, an XCOPA run for less
+    cfg = load_config(params)
+    limits = {target: costs.runtime_minutes(cfg, "phase3", target) for target in cfg.data.targets}
+    assert limits["xnli"] > 60 > limits["xcopa"]
+    for block in phase3:
+        target = re.search(r"target=(\w+)", block).group(1)
+        assert f"runtime={limits[target]}," in block.split("Shell command")[0], block[:600]
+    assert all(f"runtime={costs.runtime_minutes(cfg, 'phase2')}," in b
+               for b in out.split("rule phase2:")[1:])
     study_dir = tmp_path / "outputs" / "full"
     assert (study_dir / ".snakemake").is_dir()  # the rerun records follow the study
     assert not (study_dir / "runs").exists()  # a dry run: nothing ran
@@ -535,3 +547,37 @@ def test_the_workflow_is_lint_clean_with_one_rules_file_per_stage(tmp_path):
             timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         assert result.returncode == 0 and "in a good condition" in result.stdout + result.stderr, \
             (params, (result.stdout + result.stderr)[-3000:])
+
+
+def test_a_jobs_time_limit_is_its_projection_with_a_margin_capped_by_the_params(tmp_path):
+    """params/full.yaml's plan: an XNLI phase-3 run is projected at about half an hour on an
+    H100 (0.48 h), so it asks for that times plan.runtime_safety plus the start-up minutes,
+    not a profile's one-hour default; plan.max_runtime_minutes caps it; a plan with no
+    hardware projects nothing and asks for the cap; an unknown hardware name is refused."""
+    import math
+
+    cfg = load_config(FULL)
+    hours = costs.job_hours(cfg, "phase3", "xnli")
+    assert 0.3 < hours < 1.0
+    p = cfg.plan
+    expected = math.ceil(hours * 60 * p.runtime_safety + p.runtime_startup_minutes)
+    assert costs.runtime_minutes(cfg, "phase3", "xnli") == expected > 90
+    assert costs.runtime_minutes(cfg, "phase3", "xcopa") < expected
+    capped = cfg.model_copy(update={"plan": p.model_copy(update={"max_runtime_minutes": 90})})
+    assert costs.runtime_minutes(capped, "phase3", "xnli") == 90
+    blind = cfg.model_copy(update={"plan": p.model_copy(update={"hardware": {}})})
+    assert costs.job_hours(blind, "phase3", "xnli") is None
+    assert costs.runtime_minutes(blind, "phase3", "xnli") == p.max_runtime_minutes
+    assert costs.runtime_minutes(cfg, "report") == p.max_runtime_minutes  # not projected
+    slower = p.model_copy(update={"hardware": {"h100": 2.0e14, "a100": 1.0e14}})
+    two = cfg.model_copy(update={"plan": slower})
+    assert costs.job_hours(two, "phase3", "xnli") == pytest.approx(2 * hours)  # the slowest, unless named
+    named = cfg.model_copy(update={"plan": slower.model_copy(update={"runtime_hardware": "h100"})})
+    assert costs.job_hours(named, "phase3", "xnli") == pytest.approx(hours)
+    raw = yaml.safe_load(FULL.read_text())
+    raw["plan"]["runtime_hardware"] = "v100"
+    bad = tmp_path / "full.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"runtime_hardware 'v100' is not a profile of plan.hardware; "
+                                          r"accepted: \['h100'\]"):
+        load_config(bad)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from study import costs
 from study.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,13 +99,14 @@ def test_a_reduced_demo_grid_runs_as_slurm_jobs_and_equals_a_local_run(cluster, 
                                                        "report": 1}, by_rule
     states = {i: j["JobState"] for i, j in jobs.items()}
     assert set(states.values()) == {"COMPLETED"}, states
-    # a phase-3 job's sbatch options: the profile's run time for the rule, its memory and cpus
-    shipped = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())["set-resources"]
+    # a phase-3 job's sbatch options: the run time its projection gives it (study.costs), the
+    # rule's memory and cpus
     job = jobs[by_rule["phase3"][0]]
     print("a phase-3 job:", {k: job.get(k) for k in ("JobId", "Partition", "TimeLimit", "MinMemoryNode",
                                                      "NumCPUs", "Comment", "StdOut")})
-    minutes = shipped["phase3"]["runtime"]
-    assert job["TimeLimit"] == f"{minutes // 1440}-{minutes % 1440 // 60:02d}:{minutes % 60:02d}:00"
+    limits = {(f"{m // 1440}-" if m >= 1440 else "") + f"{m % 1440 // 60:02d}:{m % 60:02d}:00"  # SLURM's
+              for m in (costs.runtime_minutes(cfg, "phase3", t) for t in cfg.data.targets)}
+    assert job["TimeLimit"] in limits, (job["TimeLimit"], limits)
     assert job["MinMemoryNode"] == f"{memory}M" and job["NumCPUs"] == "1" and job["Partition"] == "debug"
     # the same results and models as the local run
     assert here.wait(600) == 0

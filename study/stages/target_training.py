@@ -58,6 +58,8 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
                                     "seed": seed, "params": fingerprint(cfg, job)},
                            labels=task.label_set, tensorboard_dir=out / "tensorboard")
     train_seconds = time.time() - start
+    if not trainer.is_world_process_zero():  # distributed: one process evaluates and writes
+        return {}
     model, tok = trainer.model, trainer.processing_class
     dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length,
                        cfg.phase3.precision)

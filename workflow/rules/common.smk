@@ -3,7 +3,7 @@ import re
 import sys
 from pathlib import Path
 
-from study import grid, jobgraph, layout
+from study import costs, grid, jobgraph, layout
 from study.config import load_config
 from study.fingerprints import fingerprint as job_fingerprint
 from study.jobgraph import Job
@@ -20,6 +20,10 @@ FAMILIES = list(cfg.data.families)  # empty: a one-family study
 RUN_CONDITIONS = jobgraph.run_conditions(cfg)
 BASE = [str(cfg.study_dir / "pretrained")] if cfg.model.build else []
 LOGS = cfg.study_dir / "logs"  # each job's console output (the executed notebook has the rest)
+# each job's time limit (SLURM --time): its projected hours on the plan's hardware, with the
+# params' safety factor and cap (study.costs.runtime_minutes)
+RUNTIME = {"phase2": costs.runtime_minutes(cfg, "phase2"),
+           **{f"phase3 {t}": costs.runtime_minutes(cfg, "phase3", t) for t in TARGETS}}
 
 
 wildcard_constraints:

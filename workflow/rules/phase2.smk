@@ -17,6 +17,7 @@ rule phase2:
     resources:
         gpu=0,
         mem_mb=grid.memory_mb(cfg, "phase2"),
+        runtime=RUNTIME["phase2"],
     conda:
         "../../environment.yml"
     shell:

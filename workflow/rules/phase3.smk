@@ -13,6 +13,7 @@ rule phase3:
     resources:
         gpu=0,
         mem_mb=grid.memory_mb(cfg, "phase3"),
+        runtime=lambda wildcards: RUNTIME[f"phase3 {wildcards.target}"],
     conda:
         "../../environment.yml"
     shell:
