@@ -221,3 +221,29 @@ def test_a_server_given_a_study_reads_its_local_splits_before_it_forks(tiny_para
     loaded = {id(ds) for ds in LOADED.values()}
     assert all(id(load_split(task, lang, split, cfg.data)) in loaded for task, lang, split in read)
     assert datasets.is_progress_bar_enabled() == bars  # left as it was, for the forked jobs
+
+
+def test_a_kernels_client_is_ready_when_it_answers_and_reads_iopub_as_before():
+    """The runner's clients (warm.kernel_manager_class) finish the start-up handshake without
+    jupyter_client's 0.2 s wait for silence on IOPub; the channel is its own again after it,
+    and the kernel's first outputs are those of the first request."""
+    import asyncio
+
+    async def start_and_run():
+        manager = warm.kernel_manager_class()(kernel_name="xlt-study")
+        await manager.start_kernel()
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            assert "get_msg" not in vars(client.iopub_channel)  # the wrapper is gone
+            msg_id = client.execute("print(6 * 7)")
+            while True:
+                msg = await client.iopub_channel.get_msg(timeout=30)
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                    return msg["content"]["text"]
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    assert asyncio.run(start_and_run()) == "42\n"
