@@ -14,6 +14,7 @@ fingerprint.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -181,7 +182,8 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
         server.close()
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
-    if status and not report_failures(cfg) and quiet:  # not a notebook: Snakemake's log tells
+    if status and not report_failures(cfg) and not report_time_limits(cfg, log) and quiet:
+        # not a notebook, not a time limit: Snakemake's log tells
         tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-12:]
         print(f"the workflow stopped (exit {status}); the end of its log, {log}:", *tail, sep="\n",
               file=sys.stderr, flush=True)
@@ -255,6 +257,51 @@ def report_failures(cfg: StudyConfig) -> list[dict]:
         print(f"{len(failed)} run(s) failed; fix the cause and run again: finished jobs are kept, "
               "failed ones are redone", file=sys.stderr)
     return failed
+
+
+_ERROR_BLOCK = re.compile(r"^Error in rule (\w+):\n((?:    .*\n?)+)", re.MULTILINE)
+
+
+def time_limit_failures(log_text: str) -> list[dict]:
+    """The jobs a cluster stopped at their time limit, from Snakemake's log: its SLURM
+    executor reports each as an error of its rule whose SLURM status is TIMEOUT. Each:
+    the rule, the SLURM job id, the job's output and its logs."""
+    found = []
+    for rule, body in _ERROR_BLOCK.findall(log_text):
+        fields = dict(re.findall(r"^    (\w+): (.*)$", body, re.MULTILINE))
+        if "status is: 'TIMEOUT'" not in fields.get("message", ""):
+            continue
+        logs = fields.get("log", "").split(" (check log")[0]
+        found.append({"rule": rule, "job": fields.get("external_jobid", "?"),
+                      "output": fields.get("output", ""),
+                      "logs": [x.strip() for x in logs.split(",") if x.strip()]})
+    return found
+
+
+def report_time_limits(cfg: StudyConfig, log: Path) -> list[dict]:
+    """After a failed workflow on a cluster: each job stopped at its time limit, the limit it
+    had (study.costs.runtime_minutes), its logs and what to change."""
+    from study import costs
+
+    try:
+        stopped = time_limit_failures(log.read_text(errors="replace"))
+    except OSError:
+        return []
+    for job in stopped:
+        out = Path(job["output"])
+        where = out.relative_to(cfg.study_dir) if out.is_relative_to(cfg.study_dir) else out
+        target = where.parts[1] if job["rule"] == "phase3" and len(where.parts) > 1 else None
+        limit = (f" of {costs.runtime_minutes(cfg, job['rule'], target)} min"
+                 if job["rule"] in ("phase2", "phase3") else "")
+        print(f"time limit: {job['rule']} {where} (SLURM job {job['job']}) was stopped at its time "
+              f"limit{limit}; its logs: {', '.join(job['logs'])}", file=sys.stderr)
+    if stopped:
+        print(f"{len(stopped)} job(s) ran out of time. A phase-2 or phase-3 job's limit is its projected "
+              f"hours x plan.runtime_safety ({cfg.plan.runtime_safety}) + plan.runtime_startup_minutes "
+              f"({cfg.plan.runtime_startup_minutes}), at most plan.max_runtime_minutes "
+              f"({cfg.plan.max_runtime_minutes}); other rules take the profile's runtime. Raise it and run "
+              "the same command again: the stopped jobs resume from their last checkpoint", file=sys.stderr)
+    return stopped
 
 
 def clean(params_file: Path, yes: bool = False, ask=input) -> bool:
