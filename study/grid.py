@@ -182,8 +182,9 @@ def run(params_file: Path, cores: int, profile: str | None, extra: list[str], ve
         server.close()
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
-    if status and not report_failures(cfg) and not report_time_limits(cfg, log) and quiet:
-        # not a notebook, not a time limit: Snakemake's log tells
+    # both: a run can have a notebook that failed and a job the cluster ended
+    if status and not [*report_failures(cfg), *report_scheduler_stops(cfg, log)] and quiet:
+        # not a notebook, not the scheduler: Snakemake's log tells
         tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-12:]
         print(f"the workflow stopped (exit {status}); the end of its log, {log}:", *tail, sep="\n",
               file=sys.stderr, flush=True)
@@ -262,29 +263,44 @@ def report_failures(cfg: StudyConfig) -> list[dict]:
 _ERROR_BLOCK = re.compile(r"^Error in rule (\w+):\n((?:    .*\n?)+)", re.MULTILINE)
 
 
-def time_limit_failures(log_text: str) -> list[dict]:
-    """The jobs a cluster stopped at their time limit, from Snakemake's log: its SLURM
-    executor reports each as an error of its rule whose SLURM status is TIMEOUT. Each:
-    the rule, the SLURM job id, the job's output and its logs."""
+# The SLURM job states in which the scheduler, not the job, ended a job: how the study names
+# each, and what it tells the user
+SCHEDULER_STOPS = {
+    "TIMEOUT": ("time limit", "was stopped at its time limit{limit}"),
+    "CANCELLED": ("cancelled", "was cancelled (scancel, or the cluster's administrators)"),
+    "PREEMPTED": ("preempted", "was preempted (a job of higher priority took its resources)"),
+    "NODE_FAIL": ("node failure", "lost its node"),
+    "BOOT_FAIL": ("node failure", "lost its node (it failed to boot)"),
+    "OUT_OF_MEMORY": ("out of memory", "ran out of its {memory} MB (plan.memory_mb.{rule})"),
+    "DEADLINE": ("deadline", "reached its deadline"),
+}
+
+
+def scheduler_stops(log_text: str) -> list[dict]:
+    """The jobs a cluster ended (SCHEDULER_STOPS: a time limit, scancel, preemption, a node
+    failure, memory), from Snakemake's log: its SLURM executor reports each as an error of
+    its rule with the job's SLURM status. Each: the rule, the status, the SLURM job id, the
+    job's output and its logs. A job that failed on its own (FAILED) is not among them."""
     found = []
     for rule, body in _ERROR_BLOCK.findall(log_text):
         fields = dict(re.findall(r"^    (\w+): (.*)$", body, re.MULTILINE))
-        if "status is: 'TIMEOUT'" not in fields.get("message", ""):
+        status = re.search(r"SLURM status is: '(\w+)'", fields.get("message", ""))
+        if not status or status.group(1) not in SCHEDULER_STOPS:
             continue
         logs = fields.get("log", "").split(" (check log")[0]
-        found.append({"rule": rule, "job": fields.get("external_jobid", "?"),
+        found.append({"rule": rule, "status": status.group(1), "job": fields.get("external_jobid", "?"),
                       "output": fields.get("output", ""),
                       "logs": [x.strip() for x in logs.split(",") if x.strip()]})
     return found
 
 
-def report_time_limits(cfg: StudyConfig, log: Path) -> list[dict]:
-    """After a failed workflow on a cluster: each job stopped at its time limit, the limit it
-    had (study.costs.runtime_minutes), its logs and what to change."""
+def report_scheduler_stops(cfg: StudyConfig, log: Path) -> list[dict]:
+    """After a failed workflow on a cluster: each job the scheduler ended, why (for a time
+    limit, the limit it had: study.costs.runtime_minutes), its logs, and what to do."""
     from study import costs
 
     try:
-        stopped = time_limit_failures(log.read_text(errors="replace"))
+        stopped = scheduler_stops(log.read_text(errors="replace"))
     except OSError:
         return []
     for job in stopped:
@@ -293,14 +309,19 @@ def report_time_limits(cfg: StudyConfig, log: Path) -> list[dict]:
         target = where.parts[1] if job["rule"] == "phase3" and len(where.parts) > 1 else None
         limit = (f" of {costs.runtime_minutes(cfg, job['rule'], target)} min"
                  if job["rule"] in ("phase2", "phase3") else "")
-        print(f"time limit: {job['rule']} {where} (SLURM job {job['job']}) was stopped at its time "
-              f"limit{limit}; its logs: {', '.join(job['logs'])}", file=sys.stderr)
+        label, why = SCHEDULER_STOPS[job["status"]]
+        why = why.format(limit=limit, rule=job["rule"], memory=memory_mb(cfg, job["rule"]))
+        print(f"{label}: {job['rule']} {where} (SLURM job {job['job']}) {why}; its logs: "
+              f"{', '.join(job['logs'])}", file=sys.stderr)
+    if any(job["status"] == "TIMEOUT" for job in stopped):
+        p = cfg.plan
+        print(f"A phase-2 or phase-3 job's time limit is its projected hours x plan.runtime_safety "
+              f"({p.runtime_safety}) + plan.runtime_startup_minutes ({p.runtime_startup_minutes}), "
+              f"at most plan.max_runtime_minutes ({p.max_runtime_minutes}); other rules take the "
+              "profile's runtime. Raise it first.", file=sys.stderr)
     if stopped:
-        print(f"{len(stopped)} job(s) ran out of time. A phase-2 or phase-3 job's limit is its projected "
-              f"hours x plan.runtime_safety ({cfg.plan.runtime_safety}) + plan.runtime_startup_minutes "
-              f"({cfg.plan.runtime_startup_minutes}), at most plan.max_runtime_minutes "
-              f"({cfg.plan.max_runtime_minutes}); other rules take the profile's runtime. Raise it and run "
-              "the same command again: the stopped jobs resume from their last checkpoint", file=sys.stderr)
+        print(f"{len(stopped)} job(s) were ended by the cluster. Run the same command again: finished jobs "
+              "are kept, and the stopped training jobs resume from their last checkpoint", file=sys.stderr)
     return stopped
 
 

@@ -583,9 +583,10 @@ def test_a_jobs_time_limit_is_its_projection_with_a_margin_capped_by_the_params(
         load_config(bad)
 
 
-# Snakemake's log of a real run on the suite's SLURM cluster (2026-12-02) whose two phase-3
-# jobs ran past a 1-minute limit (plan.max_runtime_minutes: 1, 150 epochs); paths shortened.
-TIMEOUT_LOG = """\
+# Snakemake's log of real runs on the suite's SLURM cluster (2026-12-02): a phase-3 job that ran
+# past a 1-minute limit (plan.max_runtime_minutes: 1, 150 epochs), a phase-2 job ended with
+# scancel, and a report that failed on its own; paths shortened.
+SLURM_LOG = """\
 Job 3 has been submitted with SLURM jobid 4 (log: \
 {study}/.snakemake/slurm_logs/rule_phase3/demo_nli_none_0/4.log).
 [Wed Dec  2 16:02:40 2026]
@@ -608,24 +609,46 @@ Error in rule report:
     jobid: 7
     output: {study}/report.html
     external_jobid: 6
+Error in rule phase2:
+    message: SLURM-job '9' failed, SLURM status is: 'CANCELLED'. Detailed failure reason unavailable \
+(status command is not 'sacct').For further error details see the cluster/cloud log and the log files of the \
+involved rule(s).
+    jobid: 3
+    input: {study}/pretrained, {study}/../../params/test.yaml
+    output: {study}/phase2/en
+    log: {study}/logs/phase2/en.log, {study}/.snakemake/slurm_logs/rule_phase2/en/9.log (check log file(s) \
+for error details)
+    shell:
+        python -m study.warm run study.runner 02_intermediate_training.ipynb ...
+        (command exited with non-zero exit code)
+    external_jobid: 9
 Exiting because a job execution failed. Look above for error messages
 """
 
 
-def test_a_job_stopped_at_its_time_limit_is_named_with_its_limit_and_logs(tiny_params, capsys):
-    """After a cluster run, `study.grid run` names each job SLURM stopped at its time limit
-    (TIMEOUT; not another failure), the limit it had, its logs, and the settings behind it."""
+def test_jobs_the_cluster_ended_are_named_with_the_reason_and_their_logs(tiny_params, capsys):
+    """After a cluster run, `study.grid run` names each job SLURM ended (a time limit, with the
+    limit it had and the settings behind it; scancel), not a job that failed on its own, and
+    says that running again resumes them."""
     cfg = load_config(tiny_params)
     log = cfg.study_dir / "logs" / "snakemake.log"
     log.parent.mkdir(parents=True)
-    log.write_text(TIMEOUT_LOG.format(study=cfg.study_dir))
-    stopped = grid.report_time_limits(cfg, log)
-    assert [(s["rule"], s["job"]) for s in stopped] == [("phase3", "4")]
+    log.write_text(SLURM_LOG.format(study=cfg.study_dir))
+    stopped = grid.report_scheduler_stops(cfg, log)
+    assert [(s["rule"], s["status"], s["job"]) for s in stopped] == [("phase3", "TIMEOUT", "4"),
+                                                                    ("phase2", "CANCELLED", "9")]
     assert stopped[0]["logs"] == [f"{cfg.study_dir}/logs/phase3/demo_nli-none-seed0.log",
                                   f"{cfg.study_dir}/.snakemake/slurm_logs/rule_phase3/demo_nli_none_0/4.log"]
     said = capsys.readouterr().err
     limit = costs.runtime_minutes(cfg, "phase3", "demo_nli")
     assert (f"time limit: phase3 runs/demo_nli/none/seed0 (SLURM job 4) was stopped at its time limit "
             f"of {limit} min; its logs: {cfg.study_dir}/logs/phase3/demo_nli-none-seed0.log") in said
+    assert (f"cancelled: phase2 phase2/en (SLURM job 9) was cancelled (scancel, or the cluster's "
+            f"administrators); its logs: {cfg.study_dir}/logs/phase2/en.log") in said
     assert "plan.max_runtime_minutes (2880)" in said and "report" not in said
-    assert grid.report_time_limits(cfg, log.with_name("missing.log")) == []
+    assert "2 job(s) were ended by the cluster. Run the same command again" in said
+    assert grid.report_scheduler_stops(cfg, log.with_name("missing.log")) == []
+    # a cancelled job alone: no word on time limits
+    log.write_text(SLURM_LOG.format(study=cfg.study_dir).replace("'TIMEOUT'", "'FAILED'"))
+    assert [s["status"] for s in grid.report_scheduler_stops(cfg, log)] == ["CANCELLED"]
+    assert "runtime_safety" not in capsys.readouterr().err

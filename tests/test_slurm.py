@@ -1,14 +1,17 @@
 """The study on a real SLURM cluster: a one-node cluster started on this machine
 (tests/slurm_cluster.py), and a reduced demo grid through it with the README's command,
 `make study PARAMS=... PROFILE=<profile>`, the profile being the shipped
-workflow/profiles/slurm with what a user changes for their cluster changed."""
+workflow/profiles/slurm with what a user changes for their cluster changed; and, in the
+fault-injection suite (`make test-faults`), a phase-2 job ended with `scancel` and resumed."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -116,3 +119,50 @@ def test_a_reduced_demo_grid_runs_as_slurm_jobs_and_equals_a_local_run(cluster, 
     again = _make_study(on_slurm, cluster, profile)
     assert again.returncode == 0 and "nothing to do: every job" in again.stdout, again.stdout + again.stderr
     assert "SLURM jobid" not in (cfg.study_dir / "logs" / "snakemake.log").read_text()
+
+
+@pytest.mark.faults
+def test_a_phase2_job_cancelled_with_scancel_resumes_from_its_checkpoint(cluster, tmp_path):
+    """`scancel` a running phase-2 job once it has written a checkpoint: the study names the
+    job the cluster ended and its logs; the same command again resumes the job from that
+    checkpoint (metrics.json's resumed_from), and the study ends as an uninterrupted run."""
+    from conftest import make_study, write_params
+    from test_kills import KILL_STUDY, _assert_nothing_half_written, _checkpoints, _results, _weights
+
+    grid = {**KILL_STUDY, "study": "scancel"}
+    on_slurm = write_params(tmp_path / "slurm", **grid)
+    local = write_params(tmp_path / "local", **grid)
+    cfg = load_config(on_slurm)
+    profile = cluster_profile(tmp_path / "profile", cfg.plan.memory_mb["phase3"])
+    here = subprocess.Popen(make_study(local, "CORES=1"), env=cluster, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # the uninterrupted run, beside it
+    run = subprocess.Popen(make_study(on_slurm, "CORES=2", f"PROFILE={profile}"), env=cluster,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while not (checkpoints := _checkpoints(cfg.study_dir, "phase2")):
+        assert run.poll() is None and time.time() < deadline, "the run ended or stalled before phase 2 " \
+            f"wrote a checkpoint: {run.communicate()[1][-3000:] if run.poll() is not None else ''}"
+        time.sleep(0.02)
+    running = subprocess.run(["squeue", "--noheader", "--states=RUNNING", "--format=%i %k"], env=cluster,
+                             capture_output=True, text=True, check=True).stdout
+    job = next(line.split()[0] for line in running.splitlines() if "rule_phase2_" in line)
+    subprocess.run(["scancel", job], env=cluster, check=True)
+    out, err = run.communicate(timeout=600)
+    print(f"cancelled SLURM job {job} after {checkpoints[0].name}; the study said:\n{err[-1500:]}")
+    assert run.returncode != 0, out + err
+    assert _scontrol(job, cluster)["JobState"] == "CANCELLED"
+    assert f"cancelled: phase2 phase2/en (SLURM job {job}) was cancelled" in err, err[-3000:]
+    assert f"its logs: {cfg.study_dir}/logs/phase2/en.log" in err
+    _assert_nothing_half_written(cfg.study_dir)
+    assert not (cfg.study_dir / "phase2" / "en").exists()
+
+    again = _make_study(on_slurm, cluster, profile)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    resubmitted = re.findall(r"SLURM jobid (\d+)", (cfg.study_dir / "logs" / "snakemake.log").read_text())
+    assert job not in resubmitted and resubmitted, resubmitted
+    metrics = json.loads((cfg.study_dir / "phase2" / "en" / "metrics.json").read_text())
+    print(f"resubmitted as SLURM jobs {resubmitted}; phase 2 resumed from {metrics['resumed_from']}")
+    assert (metrics["resumed_from"] or "").startswith("checkpoint-"), metrics["resumed_from"]
+    assert here.wait(600) == 0
+    pd.testing.assert_frame_equal(_results(cfg.study_dir), _results(load_config(local).study_dir))
+    assert _weights(cfg.study_dir) == _weights(load_config(local).study_dir)
