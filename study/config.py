@@ -111,6 +111,11 @@ class TargetConfig(_Section):
         None, description="Languages evaluated zero-shot; null: every language of the target.")
     also_evaluate: tuple[str, ...] = Field(
         (), description="Tasks evaluated with the same model, no extra training (americas_nli).")
+    select_on: Literal["target", "train"] = Field(
+        "target", description="The English dev set that chooses phase 3's checkpoint. target: the "
+        "target's own English dev, as XTREME's scripts do (XNLI en dev, 2,490 pairs), or the train "
+        "task's where the target has no English dev (XCOPA: COPA's validation); train: the train "
+        "task's dev (MNLI's, 9,815 pairs).")
 
     @field_validator("train")
     @classmethod
@@ -301,6 +306,14 @@ class DataConfig(_Section):
     def eval_languages(self, target: str) -> tuple[str, ...]:
         """The languages `target` is evaluated on zero-shot (English included where it has it)."""
         return self.targets[target].languages or TASKS[target].languages
+
+    def selection_task(self, target: str) -> str:
+        """The task whose English dev chooses `target`'s phase-3 checkpoint (its select_on):
+        the target's own where it has an English dev (XNLI), else the train task's (XCOPA,
+        which has no English: COPA's validation)."""
+        spec, task = self.targets[target], TASKS[target]
+        own = "en" in task.languages and "dev" in task.splits
+        return target if spec.select_on == "target" and own else spec.train
 
     def evaluated(self, target: str) -> list[tuple[str, tuple[str, ...]]]:
         """(task, languages) evaluated with `target`'s phase-3 model: the target itself, then

@@ -74,10 +74,11 @@ def _phase2_tokens(cfg: StudyConfig) -> float:
 
 def _phase3_tokens(cfg: StudyConfig, target: str) -> tuple[float, float]:
     """Tokens one phase-3 job of `target` trains on and evaluates (English dev at each
-    checkpoint, then dev and test of every language evaluated with its model)."""
+    checkpoint, data.targets.<target>.select_on's, then dev and test of every language
+    evaluated with its model)."""
     d, p3, t = cfg.data, cfg.phase3, cfg.data.targets[target]
     n_train = examples(cfg, t.train, "en", "train", d.max_train_examples)
-    n_dev = examples(cfg, t.train, "en", "dev", d.max_eval_examples)
+    n_dev = examples(cfg, d.selection_task(target), "en", "dev", d.max_eval_examples)
     tok = _tokens(cfg, t.train, p3.max_length)
     steps = math.ceil(n_train / p3.batch_size) * p3.epochs
     checks = steps / p3.save_steps if p3.save_steps else p3.epochs  # English dev, model selection

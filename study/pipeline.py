@@ -50,14 +50,15 @@ def out_dir_for(cfg: StudyConfig, out_dir: str | None, stage: str) -> Path:
 
 
 def write_record(cfg: StudyConfig, out: Path, metrics: dict, seed: int | None,
-                 data: dict[str, str], job) -> None:
+                 data: dict[str, str], job, training: dict | None = None) -> None:
     """The run's resolved params, provenance (with its job's fingerprint: the report checks
     every output against the current params and code) and metrics, metrics last."""
     atomic_write_json(out / "params.json", cfg.resolved())
     atomic_write_json(out / "provenance.json", provenance(
         seed=seed, params_fingerprint=cfg.fingerprint(),
         params_file=str(cfg.source_file) if cfg.source_file else None, data=data,
-        job={**{k: v for k, v in vars(job).items() if v is not None}, "fingerprint": fingerprint(cfg, job)}))
+        job={**{k: v for k, v in vars(job).items() if v is not None}, "fingerprint": fingerprint(cfg, job)},
+        training=training))
     atomic_write_json(out / "metrics.json", metrics)
 
 

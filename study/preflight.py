@@ -33,8 +33,8 @@ def reads(cfg: StudyConfig) -> list[tuple[str, str, str]]:
     """Every (task, language, split) the study's stages read, each once, in a stable order."""
     d = cfg.data
     out: list[tuple[str, str, str]] = []
-    for target in d.targets.values():  # phase 3 trains on English, selects on English dev
-        out += [(target.train, "en", "train"), (target.train, "en", "dev")]
+    for name, target in d.targets.items():  # phase 3 trains on English, selects on English dev
+        out += [(target.train, "en", "train"), (d.selection_task(name), "en", "dev")]
     for name in d.targets:
         for task, langs in d.evaluated(name):
             out += [(task, lang, split) for lang in langs for split in ("dev", "test")

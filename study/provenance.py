@@ -42,8 +42,10 @@ def package_versions() -> dict[str, str | None]:
 
 
 def provenance(*, seed: int | None, params_fingerprint: str, params_file: str | None,
-               data: dict[str, str] | None = None, job: dict | None = None) -> dict:
-    """The record every run writes as provenance.json."""
+               data: dict[str, str] | None = None, job: dict | None = None,
+               training: dict | None = None) -> dict:
+    """The record every run writes as provenance.json; a training run's adds how it trained
+    (study.training.training_setup: processes, batches, precision, devices)."""
     import torch
 
     return {
@@ -59,6 +61,7 @@ def provenance(*, seed: int | None, params_fingerprint: str, params_file: str | 
         "params_fingerprint": params_fingerprint,
         "data_fingerprints": data or {},
         "job": job,
+        **({"training": training} if training else {}),
     }
 
 

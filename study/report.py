@@ -353,8 +353,13 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
     for name, t in cfg.data.targets.items():
         also = "".join(f"; its model is also evaluated, without further training, on `{a}` "
                        f"({len(TASKS[a].languages)} languages)" for a in t.also_evaluate)
-        targets.append(f"`{name}` (trained on English `{t.train}`, evaluated on "
-                       f"{len(cfg.data.eval_languages(name))} languages{also})")
+        chosen = cfg.data.selection_task(name)
+        how = ("its own English dev, as XTREME's scripts choose" if chosen == name else
+               f"`{chosen}`'s English dev" + (f" (data.targets.{name}.select_on: train; XTREME chooses on "
+                                             "the target's own)" if t.select_on == "train" else
+                                             f" (`{name}` has no English dev)"))
+        targets.append(f"`{name}` (trained on English `{t.train}`, the checkpoint chosen on {how}; "
+                       f"evaluated on {len(cfg.data.eval_languages(name))} languages{also})")
     lines = [
         f"# Study report: {cfg.study}",
         "",

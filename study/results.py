@@ -43,8 +43,9 @@ def collect(cfg: StudyConfig) -> pd.DataFrame:
                     rows += [{**key, "metric": f"{kind}:{label}", "value": count}
                              for kind in ("gold", "predicted")
                              for label, count in r[f"{kind}_counts"].items()]
-        if (m["train_task"], "dev", "en") not in seen:  # model selection (MNLI dev for XNLI)
-            rows.append({**base, "task": m["train_task"], "language": "en", "split": "dev",
+        chosen_on = m["selection"]["task"]
+        if (chosen_on, "dev", "en") not in seen:  # model selection on another task's dev (MNLI's)
+            rows.append({**base, "task": chosen_on, "language": "en", "split": "dev",
                          "metric": "accuracy", "value": m["dev_en_accuracy"], "n": m["dev_en_n"]})
     if not rows:
         raise FileNotFoundError(f"no finished runs under {cfg.study_dir / 'runs'}")

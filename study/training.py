@@ -153,6 +153,40 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def training_setup(trainer) -> dict:
+    """How a run trained, for its provenance: the processes (world size), the batch each
+    process takes a step and the accumulation, the effective batch of one optimizer step,
+    the precision, and the devices. Multi-GPU runs can differ from one GPU's
+    (transformers#6210), so a run records them."""
+    import torch
+
+    args = trainer.args
+    world = args.world_size
+    # phase 2 (split_batches): each step's batch is global, and accelerate splits it
+    split = bool(getattr(args.accelerator_config, "split_batches", False))
+    per_device = args.per_device_train_batch_size // world if split else args.per_device_train_batch_size
+    cuda = torch.cuda.is_available() and not args.use_cpu
+    return {"world_size": world, "per_device_batch": per_device,
+            "grad_accum": args.gradient_accumulation_steps,
+            "effective_batch": per_device * world * args.gradient_accumulation_steps,
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            "device": torch.cuda.get_device_name() if cuda else cpu_name(),
+            "device_count": torch.cuda.device_count() if cuda else 1}
+
+
+def cpu_name() -> str:
+    """This machine's CPU model (/proc/cpuinfo's model name; platform's elsewhere)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _cuda() -> bool:
     import torch
 

@@ -56,6 +56,12 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
     m2 = json.loads((two / "metrics.json").read_text())
     assert (m1["processes"], m2["processes"]) == (1, 2)
     assert m1["steps"] == m2["steps"]  # the same global batches, split over the processes
+    # provenance: how each trained (the global batch split over the processes)
+    batch = cfg.phase2.batch_size
+    setups = [json.loads((d / "provenance.json").read_text())["training"] for d in (one, two)]
+    assert [(t["world_size"], t["per_device_batch"], t["effective_batch"]) for t in setups] == \
+        [(1, batch, batch), (2, batch // 2, batch)], setups
+    assert {t["precision"] for t in setups} == {m1["precision"]} and all(t["device"] for t in setups)
 
     # The yardstick: the same one-process training with another seed (other head
     # initialisation and batch order). Adam turns float noise in near-zero gradients into
@@ -121,6 +127,11 @@ def test_the_workflow_runs_phase3_on_two_processes_and_they_follow_one(tmp_path)
                     for n in ("one", "two"))
         assert (one["train"]["processes"], two["train"]["processes"]) == (1, 2)
         assert one["train"]["steps"] == two["train"]["steps"]  # the same global batches
+        setup = {n: json.loads((runs[n] / target / "none" / "seed0" / "provenance.json").read_text())
+                 ["training"] for n in ("one", "two")}
+        batch = built.phase3.batch_size
+        assert [(t["world_size"], t["per_device_batch"], t["grad_accum"], t["effective_batch"])
+                for t in setup.values()] == [(1, batch, 1, batch), (2, batch // 2, 1, batch)], setup
         p1, p2, other = (_predictions(runs[n] / target / "none" / s)
                          for n, s in (("one", "seed0"), ("two", "seed0"), ("one", "seed1")))
         apart = sum(a != b for a, b in zip(p1, p2, strict=True))

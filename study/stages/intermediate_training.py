@@ -46,7 +46,7 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
 
     import_frameworks()
     from study.pretrained import ensure_base_model
-    from study.training import phase2_tasks, save_encoder, train_phase2
+    from study.training import phase2_tasks, save_encoder, train_phase2, training_setup
 
     sets = phase2_sets(cfg, condition, seed)
     for task, ds in sets.items():  # the data this encoder saw, next to it
@@ -72,11 +72,12 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
         return {}
     save_encoder(trainer, out / "encoder")
     shutil.rmtree(work, ignore_errors=True)
+    setup = training_setup(trainer)
     metrics = {
         "stage": "phase2", "condition": condition, "seed": replicate_seed(condition, study_seed),
         "training_seed": training_seed,
         "seed_policy": cfg.phase2_seed_policy, "processes": trainer.args.world_size,
-        "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
+        "precision": setup["precision"],
         "examples": sum(len(ds) for ds in sets.values()),
         "tasks": phase2_tasks(sets, cfg.phase2.mlm), "task_examples": trainer.task_sizes,
         "task_sampler": {"kind": cfg.phase2.task_sampler, "temperature": cfg.phase2.sampler_temperature
@@ -87,7 +88,8 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
         "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
     }
     write_record(cfg, out, metrics, training_seed,
-                 {f"{condition}/{task}": dataset_fingerprint(ds) for task, ds in sets.items()}, job)
+                 {f"{condition}/{task}": dataset_fingerprint(ds) for task, ds in sets.items()}, job,
+                 training=setup)
     return metrics
 
 

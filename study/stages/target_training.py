@@ -32,7 +32,8 @@ def start_encoder(cfg: StudyConfig, condition: str, seed: int) -> str:
 
 
 def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Path) -> dict:
-    """Train `target` on English from the condition's encoder, select on English dev, and
+    """Train `target` on English from the condition's encoder, select on English dev (the
+    target's own, as XTREME does, or the train task's: select_on), and
     evaluate zero-shot on dev and test of every language of the target (and of the tasks
     evaluated with it)."""
     from study.timing import import_frameworks
@@ -40,14 +41,15 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     import_frameworks()
     from study.evaluation import evaluate_target, predict
     from study.registry import TASKS
-    from study.training import train_target
+    from study.training import train_target, training_setup
 
     if target not in cfg.data.targets:
         raise KeyError(f"target {target!r} is not a target of {cfg.source_file}; "
                        f"accepted: {sorted(cfg.data.targets)}")
     d, train_task = cfg.data, cfg.data.targets[target].train
     train = load_split(train_task, "en", "train", d, limit=d.max_train_examples)
-    dev = load_split(train_task, "en", "dev", d, limit=d.max_eval_examples)
+    select_task = d.selection_task(target)  # XTREME: the target's English dev (XNLI en dev)
+    dev = load_split(select_task, "en", "dev", d, limit=d.max_eval_examples)
     job = Job("phase3", target=target, condition=condition, seed=seed)
     work = checkpoint_dir(out)
     start = time.time()
@@ -61,6 +63,7 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     if not trainer.is_world_process_zero():  # distributed: one process evaluates and writes
         return {}
     model, tok = trainer.model, trainer.processing_class
+    setup = training_setup(trainer)
     dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length,
                        cfg.phase3.precision)
     evaluation = evaluate_target(model, tok, cfg, target, out)
@@ -72,17 +75,19 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
         "started_from": str(Path(start_from).relative_to(cfg.study_dir))
         if Path(start_from).is_relative_to(cfg.study_dir) else str(start_from),
         "dev_en_accuracy": float((dev_pred == np.asarray(dev["label"][:])).mean()),
-        "dev_en_n": len(dev),
+        "dev_en_n": len(dev), "selection": {"task": select_task, "language": "en", "split": "dev",
+                                            "select_on": d.targets[target].select_on},
         "evaluation": evaluation,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
         "train": {"examples": len(train), "steps": trainer.state.global_step,
                   "resumed_from": trainer.resumed_from, "processes": trainer.args.world_size,
-                  "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
+                  "precision": setup["precision"],
                   "seconds": round(train_seconds, 1)},
         "log_history": trainer.state.log_history,
     }
     write_record(cfg, out, metrics, seed, {f"{train_task} en train": dataset_fingerprint(train),
-                                           f"{train_task} en dev": dataset_fingerprint(dev)}, job)
+                                           f"{select_task} en dev": dataset_fingerprint(dev)}, job,
+                 training=setup)
     return metrics
 
 
