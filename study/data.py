@@ -64,7 +64,7 @@ def load_split(task: str | TaskSpec, lang: str, split: str, data: DataConfig,
         raw = _rows_of_language(raw, task, lang, where)
     if limit is not None and len(raw) > limit:
         raw = raw.select(range(limit))
-    ds = canonicalise(raw, task, lang, where)
+    ds = canonicalise(raw, task, lang, where, split)
     if key is not None:
         LOADED[key] = ds
     return ds
@@ -223,20 +223,51 @@ def _load_hub(task: TaskSpec, lang: str, split: str):
     # data_files, datasets would merge configs and splits such as test_lay and test_expert. A
     # repository of plain files (FarsTail's tab-separated csv) names them too, with its reader's
     # options (registry `reader`: the delimiter).
-    files = {src: task.data_files[src].format(lang=lang) for src in task.splits[split]} \
-        if task.data_files else None
+    failures = []
+    for files in data_layouts(task, lang, task.splits[split]) if task.data_files else [None]:
+        try:
+            return load_dataset(task.hub_id, name=None if files else task.hub_config(lang),
+                                data_files=files, split=hub_split, revision=task.revision, **task.reader)
+        except Exception as exc:  # offline: ConnectionError, OSError or DatasetNotFoundError
+            failures.append(exc)
+    raise _hub_error(task, lang, hub_split, failures[0]) from None
+
+
+def data_layouts(task: TaskSpec, lang: str, sources) -> list[dict[str, str]]:
+    """The data_files to load `sources` with: the first of the registry's candidate layouts
+    whose every pattern matches a file of the repository at the pinned revision
+    (huggingface_hub.list_repo_files), as the one layout to load. Offline, where the files
+    cannot be listed, every layout in order (the first that loads from the cache wins)."""
+    import fnmatch
+
+    import huggingface_hub
+
+    candidates = [{src: task.data_files[src][i].format(lang=lang) for src in sources}
+                  for i in range(len(task.data_files[sources[0]]))]
     try:
-        return load_dataset(task.hub_id, name=None if files else task.hub_config(lang),
-                            data_files=files, split=hub_split, revision=task.revision, **task.reader)
-    except Exception as exc:  # offline: ConnectionError, OSError or DatasetNotFoundError
-        raise DataError(
-            f"dataset {task.hub_id!r} (config {task.hub_config(lang)!r}, split "
-            f"{hub_split!r}) could not be loaded: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}. Without Hub access, load it once on "
-            f"a connected machine (datasets.load_dataset) and copy the cache "
-            f"(~/.cache/huggingface), or write each source split as jsonl to "
-            f"{{local_dir}}/{task.name}/{lang}/{{source split}}.jsonl and set data.source: "
-            f"local") from None
+        listed = huggingface_hub.list_repo_files(task.hub_id, repo_type="dataset", revision=task.revision)
+    except Exception:  # offline (HF_HUB_OFFLINE, no network) or a local folder: try them in order
+        return candidates
+    for files in candidates:
+        if all(fnmatch.filter(listed, pattern) for pattern in files.values()):
+            return [files]
+    data = [f for f in listed if f.endswith((".parquet", ".csv", ".tsv", ".json", ".jsonl", ".arrow"))]
+    raise DataError(
+        f"dataset {task.hub_id!r} at revision {task.revision!r}: none of the registry's layouts "
+        f"(study/tasks.yaml, {task.name}.data_files) matches its files; tried "
+        f"{[list(c.values()) for c in candidates]}; its data files ({len(data)}): {sorted(data)[:20]}. "
+        f"Add the layout it has to {task.name}.data_files")
+
+
+def _hub_error(task: TaskSpec, lang: str, hub_split: str, exc: Exception) -> DataError:
+    return DataError(
+        f"dataset {task.hub_id!r} (config {task.hub_config(lang)!r}, split "
+        f"{hub_split!r}) could not be loaded: {type(exc).__name__}: "
+        f"{str(exc).splitlines()[0] if str(exc) else ''}. Without Hub access, load it once on "
+        f"a connected machine (datasets.load_dataset) and copy the cache "
+        f"(~/.cache/huggingface), or write each source split as jsonl to "
+        f"{{local_dir}}/{task.name}/{lang}/{{source split}}.jsonl and set data.source: "
+        f"local")
 
 
 def source_columns(task: TaskSpec) -> list[str]:
@@ -246,8 +277,10 @@ def source_columns(task: TaskSpec) -> list[str]:
     return cols
 
 
-def canonicalise(raw, task: TaskSpec, lang: str, where: str):
-    """The source's columns and labels in the canonical shape of the task's head."""
+def canonicalise(raw, task: TaskSpec, lang: str, where: str, split: str = "?"):
+    """The source's columns and labels in the canonical shape of the task's head. QA rows
+    whose answer_start misses its answer are realigned or dropped, and counted in REPAIRED
+    under (task, lang, split)."""
     missing = [src for src in source_columns(task) if src not in raw.column_names]
     if missing:
         raise DataError(f"{where}: missing column(s) {missing}; found {raw.column_names}")
@@ -264,10 +297,100 @@ def canonicalise(raw, task: TaskSpec, lang: str, where: str):
         if twice:
             raise DataError(f"{where}: column {task.fields['id']!r} has {len(twice)} duplicate id(s) "
                             f"{sorted(map(str, twice))[:5]}; every example needs an id of its own")
+    if task.head == "pair_classification":
+        _check_label_names(raw, task, where)
+    if task.head == "extractive_qa":
+        raw = _realigned_answers(raw, task, lang, where, split)
     convert = {"pair_classification": _canonical_pairs, "multiple_choice": _canonical_choices,
                "extractive_qa": _canonical_qa}[task.head]
     ds = convert(raw, task, lang, where)
     return ds.select_columns(list(CANONICAL_COLUMNS[task.head]))
+
+
+def _check_label_names(raw, task: TaskSpec, where: str) -> None:
+    """A source whose label column is a ClassLabel names its labels: they must be the
+    registry's label_names, in the same order (case aside). An old cache of KLUE, built with
+    its loading script, orders them entailment, contradiction, neutral: read with today's
+    mapping, neutral and contradiction would swap, and no number would show it."""
+    from datasets import ClassLabel
+
+    feature = raw.features.get(task.fields["label"])
+    if not isinstance(feature, ClassLabel) or task.label_values is not None:
+        return
+    names = [str(n).strip().lower() for n in feature.names]
+    if all(n.isdigit() for n in names):  # "0", "1" (PAWS-X): names that say nothing
+        return
+    if names != [n.lower() for n in task.label_names]:
+        raise DataError(
+            f"{where}: the source names its labels {list(feature.names)} (column {task.fields['label']!r}, "
+            f"a ClassLabel, in id order), but the registry maps them as {list(task.label_names)} "
+            f"(study/tasks.yaml, {task.name}.label_names): reading it would mislabel the examples. "
+            "A cache built by an older loading script or another revision orders them so: clear that "
+            "dataset's cache (~/.cache/huggingface/datasets) or pin the registry's revision")
+
+
+REPAIRED: dict[tuple[str, str, str], dict[str, int]] = {}
+"""Rows a load of QA data repaired, by (task, language, split): answers realigned to where
+their text is in the context, and rows dropped because it is not there (TyDiQA's Hub rows:
+its loading script stripped the contexts without shifting answer_start)."""
+
+
+def repairs(tasks=None) -> dict[str, dict[str, int]]:
+    """REPAIRED as task/lang/split -> counts, for the given tasks (all when None)."""
+    return {f"{t}/{lang}/{split}": dict(counts) for (t, lang, split), counts in sorted(REPAIRED.items())
+            if tasks is None or t in tasks}
+
+
+def _realign(context: str, text: str, start) -> int | None:
+    """Where `text` is in `context`: at `start`, else its occurrence nearest `start`; None
+    where the context does not hold it."""
+    if isinstance(start, int) and context[start:start + len(text)] == text:
+        return start
+    found, at = [], context.find(text)
+    while text and at >= 0:
+        found.append(at)
+        at = context.find(text, at + 1)
+    return min(found, key=lambda s: abs(s - (start if isinstance(start, int) else 0))) if found else None
+
+
+def _realigned_answers(raw, task: TaskSpec, lang: str, where: str, split: str):
+    """QA rows with each answer_start where its answer text is in the context (the nearest
+    occurrence to the given offset); rows with an answer the context does not hold, or no
+    answer, are dropped. The counts go to REPAIRED (and from there to the data card and the
+    metrics); a split with no row left is an error."""
+    import logging
+
+    f = task.fields
+    keep, fixed, rows = [], {}, raw.select_columns([f["context"], f["answers"]])
+    for i, row in enumerate(rows):
+        answers, context = row[f["answers"]], row[f["context"]]
+        texts, starts = list(answers.get("text", [])), list(answers.get("answer_start", []))
+        if not texts or len(texts) != len(starts):
+            continue
+        aligned = [_realign(context, t, s) for t, s in zip(texts, starts, strict=True)]
+        if None in aligned:
+            continue
+        keep.append(i)
+        if aligned != starts:
+            fixed[i] = aligned
+    dropped = len(raw) - len(keep)
+    if fixed or dropped:
+        REPAIRED[(task.name, lang, split)] = {"rows": len(raw), "realigned": len(fixed), "dropped": dropped}
+        logging.getLogger(__name__).warning(
+            "%s: %d of %d row(s) had an answer_start that missed its answer, realigned to the answer's "
+            "text in the context; %d row(s) dropped (an answer the context does not hold, or none)",
+            where, len(fixed), len(raw), dropped)
+    if not keep:
+        raise DataError(f"{where}: none of its {len(raw)} row(s) has answers found in its context "
+                        f"(column {f['answers']!r})")
+    if fixed:
+        def shift(b, idx):
+            return {f["answers"]: [{**a, "answer_start": fixed.get(i, a["answer_start"])}
+                                   for a, i in zip(b[f["answers"]], idx, strict=True)]}
+
+        raw = raw.map(shift, with_indices=True, batched=True, desc=f"{task.name}/{lang} answers",
+                      features=raw.features)
+    return raw.select(keep) if dropped else raw
 
 
 def _label_positions(raw, task: TaskSpec, n: int, where: str, meaning: str) -> list[int]:

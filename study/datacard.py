@@ -25,15 +25,20 @@ def roles(cfg: StudyConfig) -> dict[str, list[str]]:
 
 
 def task_card(cfg: StudyConfig) -> pd.DataFrame:
-    """One row per dataset the study reads: role, source, licence, native or translated."""
+    """One row per dataset the study reads: role, source, licence, native or translated, and
+    the rows this process's loads repaired (QA answers realigned, or dropped: study.data)."""
+    from study.data import REPAIRED
+
     rows = []
     for name, task_roles in roles(cfg).items():
         t = TASKS[name]
+        fixed = [f"{lang} {split}: {c['realigned']} realigned, {c['dropped']} dropped of {c['rows']}"
+                 for (task, lang, split), c in sorted(REPAIRED.items()) if task == name]
         rows.append({
             "task": name, "roles": "; ".join(task_roles), "read from": cfg.data.source_of(name),
             "hub id": f"{t.hub_id}" + (f" ({t.config})" if t.config else "") if t.hub_id else "-",
             "task family": t.family, "head": t.head, "origin": t.origin, "license": t.license,
-            "languages": len(t.languages),
+            "languages": len(t.languages), "rows repaired": "; ".join(fixed) or "-",
         })
     return pd.DataFrame(rows).set_index("task")
 

@@ -53,7 +53,7 @@ class TaskSpec:
     checked: bool
     xtreme_files: dict[str, str]  # split -> path in the XTREME download layout
     id_prefix: dict[str, str]  # lang -> prefix of the id column (one config holds every language)
-    data_files: dict[str, str]  # source split -> file pattern in the repository (parquet exports)
+    data_files: dict[str, tuple[str, ...]]  # source split -> candidate file patterns, one per layout
     reader: dict[str, Any]  # options of the file reader datasets picks (csv: sep)
     examples: dict[str, int]  # our split -> examples per language (the plan's cost estimate)
 
@@ -100,7 +100,9 @@ def _spec(name: str, entry: dict) -> TaskSpec:
            "label_values": tuple(values) if values is not None else None,
            "languages": tuple(entry["languages"]),
            "xtreme_files": entry["xtreme_files"] or {}, "id_prefix": entry["id_prefix"] or {},
-           "data_files": entry["data_files"] or {}, "examples": entry["examples"] or {},
+           "data_files": {src: tuple(p) if isinstance(p, list) else (p,)
+                          for src, p in (entry["data_files"] or {}).items()},
+           "examples": entry["examples"] or {},
            "reader": entry["reader"] or {}},
     )
     _check_spec(spec, where)
@@ -139,6 +141,10 @@ def _check_spec(spec: TaskSpec, where: str) -> None:
         if lacking:
             raise ValueError(f"{where}: data_files must give a file pattern for every source split; "
                              f"missing {lacking}")
+        layouts = {src: len(p) for src, p in spec.data_files.items()}
+        if len(set(layouts.values())) != 1:
+            raise ValueError(f"{where}: data_files must list as many candidate patterns (layouts) for "
+                             f"every split; got {layouts}")
     for split, n in spec.examples.items():
         if split not in spec.splits or not isinstance(n, int) or n <= 0:
             raise ValueError(f"{where}: examples must map a split of {list(spec.splits)} to a positive "

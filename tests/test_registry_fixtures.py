@@ -9,6 +9,7 @@ real loading code.
 import json
 
 import datasets
+import huggingface_hub
 import pytest
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
@@ -129,13 +130,19 @@ def hub(monkeypatch):
         assert (split, revision) == (hub_split, task.revision)
         if task.data_files:  # named files: every split asked for by its files, no config
             assert name is None and set(data_files) == set(hub_split.split("+"))
-            assert data_files == {s: task.data_files[s] for s in data_files}
+            assert data_files == {s: task.data_files[s][0] for s in data_files}  # the layout listed
         else:
             assert name == task.hub_config(lang) and data_files is None
         assert kw == task.reader  # the file reader's options (FarsTail: tab-separated)
         return Dataset.from_list(rows, features=features)
 
+    def fake_list_repo_files(repo_id, repo_type=None, revision=None):  # the repository's files
+        task = TASKS[hub.task]
+        assert (repo_id, repo_type, revision) == (task.hub_id, "dataset", task.revision)
+        return ["README.md", *(p[0].replace("*", "0000") for p in task.data_files.values())]
+
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", fake_list_repo_files)
     hub.calls = calls
     return hub
 
@@ -216,14 +223,110 @@ def test_string_label_outside_its_values_is_named(hub, monkeypatch):
         load_split("hellaswag", "en", "train", _data())
 
 
-def test_qa_answer_not_in_its_context_is_named(hub, monkeypatch):
+def test_qa_split_without_an_answer_in_its_contexts_is_named(hub, monkeypatch):
     hub.task = "squad"
-    good, bad = FIXTURES["squad"][3]
-    bad = {**bad, "answers": {"text": ["gold dome"], "answer_start": [3]}}
-    monkeypatch.setitem(FIXTURES, "squad", (*FIXTURES["squad"][:3], [good, bad], QA_FEATURES))
-    with pytest.raises(DataError, match=r"1 row\(s\) whose answers are missing or not found in the "
-                                        r"context at answer_start .*\['5733bf'\]"):
+    rows = [{**r, "answers": {"text": ["not there"], "answer_start": [3]}} for r in FIXTURES["squad"][3]]
+    monkeypatch.setitem(FIXTURES, "squad", (*FIXTURES["squad"][:3], rows, QA_FEATURES))
+    with pytest.raises(DataError, match=r"rajpurkar/squad.*none of its 2 row\(s\) has answers found in its "
+                                        r"context \(column 'answers'\)"):
         load_split("squad", "en", "train", _data())
+
+
+def test_a_hub_classlabel_in_another_order_than_the_registrys_fails(hub, monkeypatch):
+    """A KLUE copy built with its old loading script names the labels entailment,
+    contradiction, neutral: read with the registry's mapping, neutral and contradiction would
+    swap. The source's ClassLabel names are checked against the registry's label_names."""
+    hub.task = "klue_nli"
+    swapped = Features({"premise": Value("string"), "hypothesis": Value("string"),
+                        "label": ClassLabel(names=["entailment", "contradiction", "neutral"]),
+                        "guid": Value("string"), "source": Value("string")})
+    lang, split, hub_split, rows, _ = FIXTURES["klue_nli"]
+    monkeypatch.setitem(FIXTURES, "klue_nli", (lang, split, hub_split, rows, swapped))
+    with pytest.raises(DataError, match=r"klue/klue.*names its labels \['entailment', 'contradiction', "
+                                        r"'neutral'\].*registry maps them as \['entailment', 'neutral', "
+                                        r"'contradiction'\] \(study/tasks.yaml, klue_nli.label_names\)"):
+        load_split("klue_nli", "ko", "train", _data())
+    # the order the registry gives loads; so do names that say nothing (PAWS-X's "0", "1")
+    same = Features({**swapped, "label": ClassLabel(names=["entailment", "neutral", "contradiction"])})
+    monkeypatch.setitem(FIXTURES, "klue_nli", (lang, split, hub_split, rows, same))
+    assert list(load_split("klue_nli", "ko", "train", _data())["label"]) == [0, 1, 2]
+    hub.task = "paws_x"
+    lang, split, hub_split, rows, _ = FIXTURES["paws_x"]
+    digits = Features({"id": Value("int32"), "sentence1": Value("string"), "sentence2": Value("string"),
+                       "label": ClassLabel(names=["0", "1"])})
+    monkeypatch.setitem(FIXTURES, "paws_x", (lang, split, hub_split, rows, digits))
+    assert list(load_split("paws_x", "ja", "train", _data())["label"]) == [0, 1, 0, 1]
+
+
+def _stripped(qid, context, answer):
+    """A TyDiQA-GoldP row as the Hub's loading script made it: answer_start counted in the
+    passage as TyDi QA gives it, then the context stripped of its whitespace, and the
+    offset left where it was."""
+    return {"id": qid, "title": "t", "context": context.strip(), "question": f"what in {qid}?",
+            "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
+
+
+def test_tydiqa_answers_the_hub_misaligned_are_realigned_and_the_rest_dropped_and_counted(hub, monkeypatch):
+    from study import data
+
+    hub.task = "tydiqa"
+    rows = [_qa("swahili-1-1", "Dar es Salaam ni mji mkubwa.", "Dar es Salaam"),  # aligned
+            _stripped("swahili-2-1", "\n  Mlima Kilimanjaro uko Tanzania. Tanzania ni nchi.", "Tanzania"),
+            _stripped("swahili-3-1", "   Nairobi ni mji mkuu wa Kenya.", "Kenya"),
+            {**_qa("swahili-4-1", "Ziwa Victoria ni kubwa.", "Victoria"),  # an answer it does not hold
+             "answers": {"text": ["Tanganyika"], "answer_start": [5]}},
+            _qa("english-5-1", "The cat sat on the mat.", "the mat")]
+    monkeypatch.setitem(FIXTURES, "tydiqa", ("sw", "train", "train", rows, QA_FEATURES))
+    monkeypatch.setattr(data, "REPAIRED", {})
+    ds = load_split("tydiqa", "sw", "train", _data())
+    assert list(ds["id"]) == ["swahili-1-1", "swahili-2-1", "swahili-3-1"]
+    for row in ds:
+        start, text = row["answers"]["answer_start"][0], row["answers"]["text"][0]
+        assert row["context"][start:start + len(text)] == text, row["id"]
+    # the nearest occurrence to the given offset: the first "Tanzania", not the second
+    assert ds[1]["answers"]["answer_start"] == [ds[1]["context"].index("Tanzania")]
+    assert data.repairs() == {"tydiqa/sw/train": {"rows": 4, "realigned": 2, "dropped": 1}}
+    assert data.repairs(["squad"]) == {}
+    # the data card (the data-selection notebook's) says so for the task
+    from study import datacard
+    from study.config import load_config
+
+    card = datacard.task_card(load_config("params/full.yaml", {"data.phase2_pool": ["tydiqa", "klue_nli"]}))
+    assert card.loc["tydiqa", "rows repaired"] == "sw train: 2 realigned, 1 dropped of 4"
+    assert card.loc["klue_nli", "rows repaired"] == "-"
+
+
+def test_a_parquet_layout_is_resolved_from_the_repositorys_files(tmp_path, monkeypatch):
+    """The real datasets call on a repository laid out as JGLUE's export was seen
+    (JNLI/jglue-train.parquet): the registry's candidate layouts are matched against the
+    repository's files (huggingface_hub.list_repo_files, the network call replaced) and the
+    one found is loaded; none found is an error that lists the files; offline, each layout
+    is tried in order."""
+    from dataclasses import replace
+
+    (tmp_path / "JNLI").mkdir()
+    rows = [{"sentence_pair_id": str(i), "yjcaptions_id": f"{i}", "sentence1": f"文{i}",
+             "sentence2": f"別{i}", "label": i} for i in range(3)]
+    Dataset.from_list(rows).to_parquet(tmp_path / "JNLI" / "jglue-train.parquet")
+    local = replace(TASKS["jnli"], hub_id=str(tmp_path), revision=None)
+    listed = {"files": ["README.md", "JNLI/jglue-train.parquet", "JNLI/jglue-validation.parquet"]}
+    monkeypatch.setattr(huggingface_hub, "list_repo_files",
+                        lambda repo_id, repo_type=None, revision=None: listed["files"])
+    ds = load_split(local, "ja", "train", _data())
+    assert list(ds["premise"]) == ["文0", "文1", "文2"] and list(ds["label"]) == [0, 2, 1]
+    listed["files"] = ["README.md", "JNLI/train.jsonl"]
+    with pytest.raises(DataError, match=r"none of the registry's layouts \(study/tasks.yaml, "
+                                        r"jnli.data_files\) matches its files; tried "
+                                        r"\[\['JNLI/train/\*.parquet'\], \['JNLI/jglue-train.parquet'\]\]; "
+                                        r"its data files \(1\): "
+                                        r"\['JNLI/train.jsonl'\]"):
+        load_split(local, "ja", "train", _data())
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.OfflineModeIsEnabled("offline")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", offline)
+    assert len(load_split(local, "ja", "train", _data())) == 3  # the second layout, after the first fails
 
 
 def test_tydiqa_language_without_rows_is_named(hub):

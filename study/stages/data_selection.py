@@ -11,6 +11,7 @@ import pandas as pd
 
 from study import typology
 from study.config import StudyConfig
+from study.data import repairs
 from study.io import atomic_write_bytes, atomic_write_text
 from study.jobgraph import Job
 from study.leakage import evaluation_keys
@@ -104,6 +105,7 @@ def run_selection(cfg: StudyConfig, out: Path, family: str | None = None) -> Sel
                     "first n; the condition's set shuffled with the same seed"},
         "phase2_tasks": {"en": list(cfg.data.phase2_en), **{lang: list(t) for lang, t in plan.pool.items()}},
         "quotas": quotas,
+        "data_repairs": repairs(),  # QA rows whose answer_start was realigned, or dropped
     }
     write_record(study, out, selection, cfg.phase2_seed, fingerprints, job)
     return Selection(plan=plan, distances=dist, summary=summary, per_language=per_language,

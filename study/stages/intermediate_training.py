@@ -9,6 +9,7 @@ from pathlib import Path
 from study import typology
 from study.conditions import ConditionId
 from study.config import StudyConfig, phase2_training_seed, replicate_seed
+from study.data import repairs
 from study.fingerprints import fingerprint
 from study.io import atomic_write_bytes
 from study.jobgraph import Job, slice_of
@@ -85,7 +86,8 @@ def run_phase2(cfg: StudyConfig, condition: str, out: Path, seed: int | None = N
                          "probabilities": trainer.task_probabilities},
         "languages": sorted({lang for ds in sets.values() for lang in ds["lang"][:]}),
         "steps": trainer.state.global_step, "resumed_from": trainer.resumed_from,
-        "seconds": round(time.time() - start, 1), "log_history": trainer.state.log_history,
+        "data_repairs": repairs(sets), "seconds": round(time.time() - start, 1),
+        "log_history": trainer.state.log_history,
     }
     write_record(cfg, out, metrics, training_seed,
                  {f"{condition}/{task}": dataset_fingerprint(ds) for task, ds in sets.items()}, job,

@@ -10,7 +10,7 @@ import numpy as np
 
 from study import layout
 from study.config import StudyConfig
-from study.data import load_split
+from study.data import load_split, repairs
 from study.fingerprints import fingerprint
 from study.jobgraph import Job
 from study.pipeline import checkpoint_dir, phase2_family, write_record
@@ -79,6 +79,7 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
                                             "select_on": d.targets[target].select_on},
         "evaluation": evaluation,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
+        "data_repairs": repairs({train_task, select_task, *evaluation}),
         "train": {"examples": len(train), "steps": trainer.state.global_step,
                   "resumed_from": trainer.resumed_from, "processes": trainer.args.world_size,
                   "precision": setup["precision"],
