@@ -404,6 +404,10 @@ class TrainConfig(_Section):
                                 "optimiser steps; null: once per epoch. A killed run resumes here.")
     early_stopping_patience: int | None = Field(
         None, gt=0, description="Phase 3: stop after this many evaluations without a better dev score.")
+    oracle_every: int = Field(1, ge=0, description=(
+        "Phase 3: at every n-th English-dev check, also predict every target language's dev (and, "
+        "where it is the best so far, test) for the oracle beside model selection (study/oracle.py); "
+        "0: no oracle."))
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
     task_sampler: Literal["proportional", "temperature", "uniform"] = Field(
         "proportional", description="Phase 2 with several tasks: how often each task's batch comes.")

@@ -74,8 +74,9 @@ def _phase2_tokens(cfg: StudyConfig) -> float:
 
 def _phase3_tokens(cfg: StudyConfig, target: str) -> tuple[float, float]:
     """Tokens one phase-3 job of `target` trains on and evaluates (English dev at each
-    checkpoint, data.targets.<target>.select_on's, then dev and test of every language
-    evaluated with its model)."""
+    checkpoint, data.targets.<target>.select_on's; the oracle's checks, counting each test set
+    at each of them, an upper bound; then dev and test of every language evaluated with its
+    model)."""
     d, p3, t = cfg.data, cfg.phase3, cfg.data.targets[target]
     n_train = examples(cfg, t.train, "en", "train", d.max_train_examples)
     n_dev = examples(cfg, d.selection_task(target), "en", "dev", d.max_eval_examples)
@@ -83,6 +84,12 @@ def _phase3_tokens(cfg: StudyConfig, target: str) -> tuple[float, float]:
     steps = math.ceil(n_train / p3.batch_size) * p3.epochs
     checks = steps / p3.save_steps if p3.save_steps else p3.epochs  # English dev, model selection
     evaluate = (checks + 1) * n_dev * tok
+    if p3.oracle_every:  # the oracle's checks: dev of each language, and test (at most: where dev improved)
+        from study.oracle import oracle_sets
+
+        per_check = sum(examples(cfg, task, lang, split, d.max_eval_examples)
+                        for task, lang in oracle_sets(cfg, target) for split in ("dev", "test"))
+        evaluate += math.floor(checks / p3.oracle_every) * per_check * tok
     for task, langs in d.evaluated(target):
         for lang in langs:
             for split in ("dev", "test"):

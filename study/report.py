@@ -42,6 +42,7 @@ class Analysis:
     main_table: pd.DataFrame  # condition x task: average accuracy with 95% CI
     curves: pd.DataFrame  # training logs: stage, target, condition, seed, step, metric, value
     provenance: pd.DataFrame
+    oracle: pd.DataFrame  # task x condition: English dev choice vs target-language dev choice
 
 
 def condition_order(present, families=()) -> list[str]:
@@ -96,10 +97,12 @@ def analyse(cfg: StudyConfig, out: Path) -> Analysis:
     atomic_write_text(out / "accuracy_ci.csv", pd.concat(ci_tables).to_csv(index=False))
     atomic_write_text(out / "comparisons.csv", pd.concat(compared_all).to_csv(index=False))
     atomic_write_text(out / "gain_regression.csv", pd.concat(regressions).to_csv(index=False))
+    oracle = results.oracle_rows(cfg)
+    atomic_write_text(out / "oracle.csv", oracle.to_csv(index=False))
     return Analysis(
         tidy=tidy, accuracy=accuracy, summary=summary, conditions=order, tasks=tasks,
         main_table=main_table(tasks, stats.with_pooled_random(order)), curves=training_curves(cfg),
-        provenance=provenance_table(cfg),
+        provenance=provenance_table(cfg), oracle=oracle_table(oracle, order),
     )
 
 
@@ -153,6 +156,31 @@ def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame
     table = pd.DataFrame(cells).reindex([label(c) for c in order])
     table.index.name = "condition"
     return table
+
+
+def oracle_table(oracle: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Task x condition: mean test accuracy (percent, over languages and seeds) of the English
+    dev choice and of each language's own dev choice, the gap in points, and how often the
+    language's dev chose another checkpoint. An upper bound, not zero-shot."""
+    if oracle.empty:
+        return pd.DataFrame()
+    oracle = oracle.assign(other=oracle.oracle_step != oracle.english_choice_step)
+    table = (oracle.groupby(["task", "condition"], sort=False)
+             .agg(languages=("language", "nunique"), english_dev_choice=("english_choice_test", "mean"),
+                  target_dev_choice=("oracle_test", "mean"), gap=("gap", "mean"), gap_max=("gap", "max"),
+                  other_checkpoint=("other", "mean")))
+    table = table.reset_index()
+    table["condition"] = pd.Categorical(table.condition, [c for c in order if c in set(table.condition)])
+    table["task"] = pd.Categorical(table.task, list(dict.fromkeys(oracle.task)))
+    table = table.sort_values(["task", "condition"])
+    table["condition"] = table.condition.astype(str).map(label)
+    table["task"] = table.task.astype(str)
+    table = table.set_index(["task", "condition"])
+    table.columns = ["languages", "English dev choice (%)", "target dev choice (%)", "gap (points)",
+                     "largest gap", "another checkpoint"]
+    return table.round({"English dev choice (%)": 1, "target dev choice (%)": 1, "gap (points)": 2,
+                        "largest gap": 1}).assign(**{"another checkpoint": lambda t: (
+                            100 * t["another checkpoint"]).round(0).astype(int).astype(str) + "%"})
 
 
 def regression_table(tasks: dict[str, TaskAnalysis]) -> pd.DataFrame:

@@ -97,3 +97,24 @@ def gains(summary: pd.DataFrame, task: str, baseline: str = "none",
     if baseline not in mean.columns:
         raise KeyError(f"baseline condition {baseline!r} has no runs; conditions: {list(mean.columns)}")
     return _by_language(100 * mean.drop(columns=baseline).sub(mean[baseline], axis=0), languages)
+
+
+ORACLE_COLUMNS = ["condition", "family", "target", "task", "language", "seed", "english_choice_step",
+                  "english_choice_test", "oracle_step", "oracle_test", "gap"]
+
+
+def oracle_rows(cfg: StudyConfig) -> pd.DataFrame:
+    """One row per run, task and language: the test accuracy (percent) of the checkpoint
+    English dev chose and of the one the language's own dev chooses (study/oracle.py: an
+    upper bound, not zero-shot), and the gap in points."""
+    rows = []
+    for run in run_dirs(cfg):
+        m = read_json(run / "metrics.json")
+        for task, langs in m["oracle"].items():
+            for lang, o in langs.items():
+                rows.append({"condition": m["condition"], "family": m["phase2_family"], "target": m["target"],
+                             "task": task, "language": lang, "seed": m["seed"],
+                             "english_choice_step": o["english_choice_step"],
+                             "english_choice_test": 100 * o["english_choice_test"], "oracle_step": o["step"],
+                             "oracle_test": 100 * o["test"], "gap": o["gap"]})
+    return pd.DataFrame(rows, columns=ORACLE_COLUMNS)

@@ -237,7 +237,7 @@ def _callbacks(t: TrainConfig, tensorboard_dir: Path | None, select_on_dev: bool
 
 def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, seed: int,
                  work_dir: Path, run_key: dict, labels: tuple[str, ...] | None = None,
-                 tensorboard_dir: Path | None = None):
+                 tensorboard_dir: Path | None = None, callbacks: tuple = ()):
     """Phase 3: fine-tune from `model_path` with a fresh `head`; with `dev_ds`, keep the
     checkpoint best on it. Returns the Trainer (its model is the kept one)."""
     from transformers import set_seed
@@ -260,7 +260,7 @@ def train_target(model_path: str, head: str, train_ds, dev_ds, t: TrainConfig, s
         eval_dataset=tokenize(dev_ds, tokenizer, head, t.max_length, t.stride, train=False)
         if dev_ds is not None else None,
         data_collator=collator(head, tokenizer), processing_class=tokenizer,
-        compute_metrics=accuracy, callbacks=_callbacks(t, tensorboard_dir, dev_ds is not None),
+        compute_metrics=accuracy, callbacks=[*_callbacks(t, tensorboard_dir, dev_ds is not None), *callbacks],
     )
     with timed("train"):
         trainer.train(resume_from_checkpoint=resume)

@@ -196,6 +196,9 @@ def test_ten_kills_at_random_points_then_restarts_end_as_an_uninterrupted_run(tm
     # the same results, encoders and predictions as the run that was never interrupted
     pd.testing.assert_frame_equal(_results(study), _results(ref_study))
     assert _weights(study) == _weights(ref_study)
+    # and the same oracle: its checks before a checkpoint come back with the run that resumes
+    oracle = "analysis/oracle.csv"
+    assert (study / oracle).read_text() == (ref_study / oracle).read_text()
     for pred in sorted(ref_study.glob("runs/**/predictions/**/*.jsonl")):
         assert (study / pred.relative_to(ref_study)).read_bytes() == pred.read_bytes(), pred
     # the jobs killed after a checkpoint resumed from one (and still ended identical)

@@ -59,8 +59,8 @@ def test_report_has_every_section_with_real_numbers(study):
     cfg, _, _ = study
     html = (cfg.study_dir / "report.html").read_text()
     for heading in ("Does this study detect effects?", "Main result", "Paired comparisons", "Per language",
-                    "Gain and typological distance",
-                    "Training curves", "Provenance"):
+                    "Gain and typological distance", "Training curves", "Provenance",
+                    "Oracle: target-language dev (an upper bound, not zero-shot)"):
         assert f">{heading}<" in html, heading
     assert "not a scientific result" in html  # the demo warning
     assert "translate-train (reference, not zero-shot)" in html and "is a reference, not zero-shot" in html
@@ -93,6 +93,13 @@ def test_report_has_every_section_with_real_numbers(study):
     regression = pd.read_csv(cfg.study_dir / "analysis" / "gain_regression.csv")
     assert set(regression.task) == {"demo_nli", "demo_americas", "demo_choice"}
     assert set(regression.term) == {"Intercept", "to_english", "to_nearest_phase2"}
+    # the oracle: each language's own dev choice beside English dev's, per run in oracle.csv
+    oracle = pd.read_csv(cfg.study_dir / "analysis" / "oracle.csv")
+    assert set(oracle.task) == {"demo_nli", "demo_americas", "demo_choice"}
+    assert "en" not in set(oracle.language)
+    assert (oracle.gap - (oracle.oracle_test - oracle.english_choice_test)).abs().max() < 1e-9
+    row = oracle[(oracle.task == "demo_nli") & (oracle.condition == "none")]
+    assert f"{row.oracle_test.mean():.1f}" in html and "not zero-shot" in html
     compared = pd.read_csv(cfg.study_dir / "analysis" / "comparisons.csv")
     assert {"diverse vs en", "diverse vs similar", "en+diverse vs en", "en vs none", "diverse vs random",
             "random vs none", "en+diverse vs none"} <= set(compared.comparison)  # the draws pooled

@@ -39,6 +39,7 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     from study.timing import import_frameworks
 
     import_frameworks()
+    from study import oracle
     from study.evaluation import evaluate_target, predict
     from study.registry import TASKS
     from study.training import train_target, training_setup
@@ -55,10 +56,12 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     start = time.time()
     task = TASKS[train_task]
     start_from = start_encoder(cfg, condition, seed)
+    oracle_check = oracle.make_callback(cfg, target)  # target-language dev: the oracle's checks
     trainer = train_target(start_from, task.head, train, dev, cfg.phase3, seed, work,
                            run_key={"stage": "phase3", "target": target, "condition": condition,
                                     "seed": seed, "params": fingerprint(cfg, job)},
-                           labels=task.label_set, tensorboard_dir=out / "tensorboard")
+                           labels=task.label_set, tensorboard_dir=out / "tensorboard",
+                           callbacks=(oracle_check,) if oracle_check else ())
     train_seconds = time.time() - start
     if not trainer.is_world_process_zero():  # distributed: one process evaluates and writes
         return {}
@@ -67,6 +70,8 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
     dev_pred = predict(model, tok, dev, task.head, cfg.phase3.eval_batch_size, cfg.phase3.max_length,
                        cfg.phase3.precision)
     evaluation = evaluate_target(model, tok, cfg, target, out)
+    best = trainer.state.best_model_checkpoint
+    chosen_step = int(Path(best).name.rsplit("-", 1)[1]) if best else trainer.state.global_step
     shutil.rmtree(work, ignore_errors=True)
     test = evaluation[target]["test"]
     metrics = {
@@ -80,6 +85,10 @@ def run_phase3(cfg: StudyConfig, target: str, condition: str, seed: int, out: Pa
         "evaluation": evaluation,
         "test_average": sum(r["accuracy"] for r in test.values()) / len(test),
         "data_repairs": repairs({train_task, select_task, *evaluation}),
+        "chosen_step": chosen_step,  # the English dev's choice
+        # not zero-shot: the checkpoint each target language's dev chooses (study/oracle.py)
+        "oracle": oracle.choose(trainer.state.log_history, evaluation, chosen_step) if oracle_check else {},
+        "oracle_every": cfg.phase3.oracle_every,
         "train": {"examples": len(train), "steps": trainer.state.global_step,
                   "resumed_from": trainer.resumed_from, "processes": trainer.args.world_size,
                   "precision": setup["precision"],
