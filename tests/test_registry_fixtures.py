@@ -259,9 +259,10 @@ def test_a_hub_classlabel_in_another_order_than_the_registrys_fails(hub, monkeyp
 
 
 def _stripped(qid, context, answer):
-    """A TyDiQA-GoldP row as the Hub's loading script made it: answer_start counted in the
-    passage as TyDi QA gives it, then the context stripped of its whitespace, and the
-    offset left where it was."""
+    """A TyDiQA-GoldP row as the Hub's loading script made it (huggingface/datasets'
+    tydiqa.py, secondary_task: `context = paragraph["context"].strip()`, while the
+    answer_start values are taken from the answers as they are): the offset counted in the
+    unstripped passage, k characters too far where k whitespace characters led it."""
     return {"id": qid, "title": "t", "context": context.strip(), "question": f"what in {qid}?",
             "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
 
@@ -297,19 +298,20 @@ def test_tydiqa_answers_the_hub_misaligned_are_realigned_and_the_rest_dropped_an
 
 
 def test_a_parquet_layout_is_resolved_from_the_repositorys_files(tmp_path, monkeypatch):
-    """The real datasets call on a repository laid out as JGLUE's export was seen
-    (JNLI/jglue-train.parquet): the registry's candidate layouts are matched against the
+    """The real datasets call on a repository in the parquet converter's folder layout
+    (JNLI/train/0000.parquet), the registry's second candidate after the export's files that
+    stored code shows (JNLI/jglue-train.parquet): the candidates are matched against the
     repository's files (huggingface_hub.list_repo_files, the network call replaced) and the
     one found is loaded; none found is an error that lists the files; offline, each layout
     is tried in order."""
     from dataclasses import replace
 
-    (tmp_path / "JNLI").mkdir()
+    (tmp_path / "JNLI" / "train").mkdir(parents=True)
     rows = [{"sentence_pair_id": str(i), "yjcaptions_id": f"{i}", "sentence1": f"文{i}",
              "sentence2": f"別{i}", "label": i} for i in range(3)]
-    Dataset.from_list(rows).to_parquet(tmp_path / "JNLI" / "jglue-train.parquet")
+    Dataset.from_list(rows).to_parquet(tmp_path / "JNLI" / "train" / "0000.parquet")
     local = replace(TASKS["jnli"], hub_id=str(tmp_path), revision=None)
-    listed = {"files": ["README.md", "JNLI/jglue-train.parquet", "JNLI/jglue-validation.parquet"]}
+    listed = {"files": ["README.md", "JNLI/train/0000.parquet", "JNLI/validation/0000.parquet"]}
     monkeypatch.setattr(huggingface_hub, "list_repo_files",
                         lambda repo_id, repo_type=None, revision=None: listed["files"])
     ds = load_split(local, "ja", "train", _data())
@@ -317,7 +319,7 @@ def test_a_parquet_layout_is_resolved_from_the_repositorys_files(tmp_path, monke
     listed["files"] = ["README.md", "JNLI/train.jsonl"]
     with pytest.raises(DataError, match=r"none of the registry's layouts \(study/tasks.yaml, "
                                         r"jnli.data_files\) matches its files; tried "
-                                        r"\[\['JNLI/train/\*.parquet'\], \['JNLI/jglue-train.parquet'\]\]; "
+                                        r"\[\['JNLI/jglue-train.parquet'\], \['JNLI/train/\*.parquet'\]\]; "
                                         r"its data files \(1\): "
                                         r"\['JNLI/train.jsonl'\]"):
         load_split(local, "ja", "train", _data())
