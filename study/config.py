@@ -111,6 +111,10 @@ class TargetConfig(_Section):
         None, description="Languages evaluated zero-shot; null: every language of the target.")
     also_evaluate: tuple[str, ...] = Field(
         (), description="Tasks evaluated with the same model, no extra training (americas_nli).")
+    train_before: tuple[str, ...] = Field(
+        (), description="English tasks trained first, in order, each from the last one's model and "
+        "choosing its checkpoint on its own English dev, before `train` starts from the last (XTREME's "
+        "train_xcopa.sh: siqa, then copa). Empty: `train` alone.")
     select_on: Literal["target", "train"] = Field(
         "target", description="The English dev set that chooses phase 3's checkpoint. target: the "
         "target's own English dev, as XTREME's scripts do (XNLI en dev, 2,490 pairs), or the train "
@@ -127,10 +131,27 @@ class TargetConfig(_Section):
                              f"it has languages {list(task.languages)} and splits {list(task.splits)}")
         return name
 
-    @field_validator("also_evaluate", mode="before")
+    @field_validator("also_evaluate", "train_before", mode="before")
     @classmethod
     def _one_or_more(cls, names: Any) -> Any:
         return (names,) if isinstance(names, str) else names
+
+    @model_validator(mode="after")
+    def _steps_share_the_head(self) -> TargetConfig:
+        head = TASKS[self.train].head
+        for name in self.train_before:
+            _check_task(name)
+            task = TASKS[name]
+            if "en" not in task.languages or not {"train", "dev"} <= set(task.splits):
+                raise ValueError(f"train_before: task {name!r} needs English train and dev splits; it has "
+                                 f"languages {list(task.languages)} and splits {list(task.splits)}")
+            if task.head != head:
+                raise ValueError(f"train_before: task {name!r} has head {task.head}, but {self.train!r} "
+                                 f"trains {head}: each step continues the last one's model, head included")
+        if len(set(self.train_before)) != len(self.train_before) or self.train in self.train_before:
+            raise ValueError(f"train_before {list(self.train_before)}: a task at most once, and not "
+                             f"`train` ({self.train!r}) itself")
+        return self
 
     @field_validator("also_evaluate")
     @classmethod

@@ -95,7 +95,15 @@ def _phase3_tokens(cfg: StudyConfig, target: str) -> tuple[float, float]:
             for split in ("dev", "test"):
                 if split in TASKS[task].splits:
                     evaluate += examples(cfg, task, lang, split, d.max_eval_examples) * tok
-    return n_train * p3.epochs * tok, evaluate
+    train = n_train * p3.epochs * tok
+    for task in t.train_before:  # steps trained first (XTREME's XCOPA: SIQA), each choosing on its dev
+        n = examples(cfg, task, "en", "train", d.max_train_examples)
+        n_dev = examples(cfg, task, "en", "dev", d.max_eval_examples)
+        tok_before = _tokens(cfg, task, p3.max_length)
+        steps = math.ceil(n / p3.batch_size) * p3.epochs
+        train += n * p3.epochs * tok_before
+        evaluate += ((steps / p3.save_steps if p3.save_steps else p3.epochs) + 1) * n_dev * tok_before
+    return train, evaluate
 
 
 def costs(cfg: StudyConfig) -> list[Cost]:

@@ -13,7 +13,8 @@ def roles(cfg: StudyConfig) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     evaluated = [task for target in d.targets for task, _ in d.evaluated(target)]
     for role, names in (("zero-shot evaluation", evaluated),
-                        ("phase 3 (English)", [t.train for t in d.targets.values()]),
+                        ("phase 3 (English)", [x for t in d.targets.values()
+                                               for x in (*t.train_before, t.train)]),
                         ("phase 2 (English)", [*(d.phase2_en or ()), *(t for f in d.families.values()
                                                                        for t in f.phase2_en)]),
                         ("phase 2 (pool)", [*(d.phase2_pool or ()), *(t for f in d.families.values()

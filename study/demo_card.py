@@ -57,6 +57,9 @@ def data_card(lexicon: dict, americas: dict, nli: dict, choice: dict, corpus: di
              "test are parallel across languages; labels are balanced.",
              "- `demo_choice` (XCOPA's stand-in; COPA's schema): a premise and two statements, the "
              "entailed one and its negation.",
+             "- `demo_social` (Social IQa's stand-in, the first step of XTREME's XCOPA recipe; English "
+             "train and dev, Social IQa's schema): a premise and three statements, the entailed one, "
+             "its negation, and the same said of someone else.",
              "- `demo_americas` (AmericasNLI's stand-in): `demo_nli`'s dev and test meanings in three "
              "languages no training split or pretraining text has.",
              "- `demo_pretrain`: the unlabelled pretraining corpus and the dictionary (below).", "",

@@ -17,7 +17,12 @@ entailed and one contradicted; the label is the entailed one's index. COPA's sch
 (premise, question, choice1, choice2, label). Its dev and test sets are parallel across
 languages, as XCOPA's are: it is also the demo's multiple-choice target.
 
-A third, `demo_americas` (dev and test only), stands in for AmericasNLI: demo NLI in
+`demo_social` (English train and dev only) stands in for Social IQa, the first step of
+XTREME's XCOPA recipe (SIQA, then COPA): a premise and three statements, the entailed one,
+its negation, and the same said of someone else; Social IQa's schema (context, question,
+answerA-C, label "1".."3").
+
+A fourth, `demo_americas` (dev and test only), stands in for AmericasNLI: demo NLI in
 three languages of `demo_lexicon_americas.yaml` that no training split has, evaluated
 with the NLI target's model and never seen in pretraining.
 
@@ -44,6 +49,8 @@ CHOICE_TASK = "demo_choice"
 CHOICE_TRAIN_SIZE = 300  # per language
 CHOICE_ENGLISH_TRAIN_SIZE = 1000  # the English side trains the demo's multiple-choice target
 CHOICE_SIZES = {"validation": 100, "test": 200}  # per language, parallel (like XCOPA)
+SOCIAL_TASK = "demo_social"
+SOCIAL_SIZES = {"train": 300, "validation": 100}  # English only (each demo_choice run trains it)
 ROBUSTNESS_TASK = "demo_americas"
 GENERATOR_VERSION = 3  # 3: grammar from URIEL, adjectives, the pretraining corpus with code-switching
 PRETRAIN_DIR = "demo_pretrain"
@@ -234,6 +241,32 @@ def generate_choices(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str,
     return out
 
 
+def _social(lex: dict, g: dict, lang: str, plan: dict, other: int, label: int) -> dict:
+    """A premise and three statements: the entailed one, its negation, and the entailed one
+    said of another subject (`other`); the label is the entailed one's position, "1".."3"."""
+    right = _example(lex, g, lang, plan)
+    wrong = [_example(lex, g, lang, {**plan, "hypothesis": {**plan["hypothesis"], **change}})["hypothesis"]
+             for change in ({"neg": True}, {"s": other})]
+    choices = [*wrong[:label], right["hypothesis"], *wrong[label:]]
+    return {"context": right["premise"], "question": "", "answerA": choices[0], "answerB": choices[1],
+            "answerC": choices[2], "label": str(label + 1)}
+
+
+def generate_social(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], list[dict]]:
+    """demo_social: English train and validation (its own random streams)."""
+    sizes, g, lex = _sizes(lexicon), grammars(lexicon), lexicon["en"]
+    out = {}
+    for split, n in SOCIAL_SIZES.items():
+        rng = random.Random(f"{seed}/social/{split}")
+        rows = []
+        for _ in range(n):
+            plan = _plan(rng, "entailment", sizes)
+            other = (plan["hypothesis"]["s"] + 1 + rng.randrange(sizes["names"] - 1)) % sizes["names"]
+            rows.append(_social(lex, g["en"], "en", plan, other, rng.randrange(3)))
+        out["en", split] = rows
+    return out
+
+
 def generate_robustness(lexicon: dict[str, dict], seed: int = 0) -> dict[tuple[str, str], list[dict]]:
     """demo_americas dev and test: demo_nli's dev/test plans rendered in unseen languages."""
     sizes, g = _sizes(lexicon), grammars(lexicon)
@@ -327,7 +360,7 @@ def _held_out_sentences(*tasks: dict[tuple[str, str], list[dict]]) -> dict[str, 
 
 
 def write(out_dir: Path, seed: int = 0) -> Path:
-    """Write {out_dir}/{demo_nli,demo_choice,demo_americas}/{lang}/{split}.jsonl and
+    """Write {out_dir}/{demo_nli,demo_choice,demo_social,demo_americas}/{lang}/{split}.jsonl and
     {out_dir}/demo_pretrain/{lang}.txt, each task with a MANIFEST.json of checksums, and
     the data card {out_dir}/DATACARD.md. Returns the demo_nli folder."""
     out_dir = Path(out_dir)
@@ -337,6 +370,7 @@ def write(out_dir: Path, seed: int = 0) -> Path:
     robustness = generate_robustness(americas, seed)
     _write_task(out_dir, ROBUSTNESS_TASK, robustness, americas, seed)
     _write_task(out_dir, CHOICE_TASK, choice, lexicon, seed)
+    _write_task(out_dir, SOCIAL_TASK, generate_social(lexicon, seed), {"en": lexicon["en"]}, seed)
     root = _write_task(out_dir, TASK, nli, lexicon, seed)
     corpus = generate_pretraining(lexicon, _held_out_sentences(nli, choice), seed)
     _write_corpus(out_dir / PRETRAIN_DIR, corpus, dictionary(lexicon), list(lexicon), seed)

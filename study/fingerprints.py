@@ -146,7 +146,8 @@ def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
     d = cfg.data
     evaluated = {task for t in d.targets for task, _ in d.evaluated(t)}
     if job.stage == "phase3":
-        return sorted({d.targets[job.target].train, *(task for task, _ in d.evaluated(job.target))})
+        t = d.targets[job.target]
+        return sorted({*t.train_before, t.train, *(task for task, _ in d.evaluated(job.target))})
     if job.stage == "select":
         view = cfg.phase2_families()[job.family] if job.family else cfg
         return sorted(evaluated | {*view.data.phase2_en, *view.data.phase2_pool}
@@ -155,7 +156,7 @@ def tasks_read(cfg: StudyConfig, job: Job) -> list[str]:
         view, _, _ = slice_of(cfg, job.condition, check=False)
         return sorted(evaluated | _phase2_reads(view, job.condition))
     if job.stage == "report":
-        return sorted(evaluated | {t.train for t in d.targets.values()} | {
+        return sorted(evaluated | {x for t in d.targets.values() for x in (*t.train_before, t.train)} | {
             *(d.phase2_en or ()), *(d.phase2_pool or ()), *([d.translate_train] if d.translate_train else []),
             *(t for f in d.families.values() for t in (*f.phase2_en, *f.phase2_pool))})
     return []

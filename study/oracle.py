@@ -59,27 +59,28 @@ def make_callback(cfg, target: str):
                 return
             best = best_so_far(state.log_history)
             was_training = model.training
-            found = {}
+            found: dict = {}
             for (task, lang), splits in sets.items():
                 dev = accuracy(model, processing_class, task, splits["dev"])
                 entry = {"dev": dev}
-                if dev > best.get(f"{task}/{lang}", {}).get("dev", -1.0):  # only then can it be chosen
+                if dev > best.get((task, lang), {}).get("dev", -1.0):  # only then can it be chosen
                     entry["test"] = accuracy(model, processing_class, task, splits["test"])
-                found[f"{task}/{lang}"] = entry
+                found.setdefault(task, {})[lang] = entry
             model.train(was_training)
             state.log_history.append({"step": state.global_step, "oracle": found})
 
     return OracleCallback()
 
 
-def best_so_far(log_history: list[dict]) -> dict[str, dict]:
-    """Per task/lang, the check with the best dev accuracy so far (the earliest of equals),
-    with its step and test accuracy."""
-    best: dict[str, dict] = {}
+def best_so_far(log_history: list[dict]) -> dict[tuple[str, str], dict]:
+    """Per (task, language), the check with the best dev accuracy so far (the earliest of
+    equals), with its step and test accuracy."""
+    best: dict[tuple[str, str], dict] = {}
     for record in log_history:
-        for key, entry in record.get("oracle", {}).items():
-            if entry["dev"] > best.get(key, {}).get("dev", -1.0):
-                best[key] = {**entry, "step": record["step"]}
+        for task, langs in record.get("oracle", {}).items():
+            for lang, entry in langs.items():
+                if entry["dev"] > best.get((task, lang), {}).get("dev", -1.0):
+                    best[task, lang] = {**entry, "step": record["step"]}
     return best
 
 
@@ -89,8 +90,7 @@ def choose(log_history: list[dict], evaluation: dict, chosen_step: int | None) -
     choice's, and the gap in points (oracle - English choice)."""
     best = best_so_far(log_history)
     out: dict = {}
-    for key, check in sorted(best.items()):
-        task, lang = key.split("/")
+    for (task, lang), check in sorted(best.items()):
         english = {split: evaluation[task][split][lang]["accuracy"] for split in ("dev", "test")}
         pick = check if check["dev"] > english["dev"] else {**english, "step": chosen_step}
         out.setdefault(task, {})[lang] = {

@@ -62,10 +62,11 @@ def write_record(cfg: StudyConfig, out: Path, metrics: dict, seed: int | None,
     atomic_write_json(out / "metrics.json", metrics)
 
 
-def checkpoint_dir(out: Path) -> Path:
-    """Checkpoints live beside the run folder (`<run>.checkpoints`): the workflow discards a
+def checkpoint_dir(out: Path, step: str | None = None) -> Path:
+    """Checkpoints live beside the run folder (`<run>.checkpoints`; `<run>.<step>.checkpoints`
+    for a step trained before the run's own, phase 3's train_before): the workflow discards a
     failed run's `.partial` folder, but a restarted run resumes from these."""
-    return out.with_name(out.name.removesuffix(".partial") + ".checkpoints")
+    return out.with_name(out.name.removesuffix(".partial") + (f".{step}" if step else "") + ".checkpoints")
 
 
 def phase2_family(cfg: StudyConfig, condition: str | None = None) -> str:

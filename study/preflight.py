@@ -34,6 +34,7 @@ def reads(cfg: StudyConfig) -> list[tuple[str, str, str]]:
     d = cfg.data
     out: list[tuple[str, str, str]] = []
     for name, target in d.targets.items():  # phase 3 trains on English, selects on English dev
+        out += [(task, "en", split) for task in target.train_before for split in ("train", "dev")]
         out += [(target.train, "en", "train"), (d.selection_task(name), "en", "dev")]
     for name in d.targets:
         for task, langs in d.evaluated(name):

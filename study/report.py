@@ -386,7 +386,9 @@ def introduction(cfg: StudyConfig, analysis: Analysis) -> str:
                f"`{chosen}`'s English dev" + (f" (data.targets.{name}.select_on: train; XTREME chooses on "
                                              "the target's own)" if t.select_on == "train" else
                                              f" (`{name}` has no English dev)"))
-        targets.append(f"`{name}` (trained on English `{t.train}`, the checkpoint chosen on {how}; "
+        trained = ", then ".join(f"`{x}`" for x in (*t.train_before, t.train)) + (
+            ", each from the last one's model" if t.train_before else "")
+        targets.append(f"`{name}` (trained on English {trained}, the checkpoint chosen on {how}; "
                        f"evaluated on {len(cfg.data.eval_languages(name))} languages{also})")
     lines = [
         f"# Study report: {cfg.study}",

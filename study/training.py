@@ -197,12 +197,17 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def run_key_digest(run_key: dict) -> str:
+    """What a work folder's RUN_KEY file holds: the hash of the parameters it trains with."""
+    return hashlib.sha256(json.dumps(run_key, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def resume_point(work_dir: Path, run_key: dict) -> str | None:
     """The last checkpoint in `work_dir` if it was written for the same `run_key`, else None.
 
     A work folder of other parameters is emptied: resuming it would mix two runs.
     """
-    key = hashlib.sha256(json.dumps(run_key, sort_keys=True, default=str).encode()).hexdigest()
+    key = run_key_digest(run_key)
     marker = work_dir / "RUN_KEY"
     if work_dir.is_dir() and (not marker.is_file() or marker.read_text() != key):
         log.warning("%s holds checkpoints of other parameters; starting afresh", work_dir)

@@ -15,10 +15,10 @@ def _evaluation(dev: float, test: float) -> dict:
 
 def test_each_language_takes_the_check_its_own_dev_prefers_and_english_wins_ties():
     history = [{"step": 100, "eval_accuracy": 0.8},
-               {"step": 100, "oracle": {"xnli/de": {"dev": 0.70, "test": 0.71}}},
-               {"step": 200, "oracle": {"xnli/de": {"dev": 0.74, "test": 0.69}}},
-               {"step": 300, "oracle": {"xnli/de": {"dev": 0.74}}}]  # not better: no test asked for
-    assert oracle.best_so_far(history) == {"xnli/de": {"dev": 0.74, "test": 0.69, "step": 200}}
+               {"step": 100, "oracle": {"xnli": {"de": {"dev": 0.70, "test": 0.71}}}},
+               {"step": 200, "oracle": {"xnli": {"de": {"dev": 0.74, "test": 0.69}}}},
+               {"step": 300, "oracle": {"xnli": {"de": {"dev": 0.74}}}}]  # not better: no test asked for
+    assert oracle.best_so_far(history) == {("xnli", "de"): {"dev": 0.74, "test": 0.69, "step": 200}}
     # English dev chose step 300 (dev 0.72 in German): German dev prefers 200
     chosen = oracle.choose(history, _evaluation(0.72, 0.73), chosen_step=300)["xnli"]["de"]
     assert (chosen["step"], chosen["test"], chosen["english_choice_test"]) == (200, 0.69, 0.73)
@@ -57,7 +57,7 @@ def test_a_phase3_run_records_the_oracle_without_changing_its_training(tiny_para
             assert o["dev"] >= o["english_choice_dev"]
             assert o["english_choice_test"] == with_oracle["evaluation"][task]["test"][lang]["accuracy"]
             if o["step"] != o["english_choice_step"]:
-                assert o["test"] == checks[o["step"]][f"{task}/{lang}"]["test"]
+                assert o["test"] == checks[o["step"]][task][lang]["test"]
             assert o["gap"] == pytest.approx(100 * (o["test"] - o["english_choice_test"]))
     print({f"{t}/{lang}": round(o["gap"], 1) for t, langs in with_oracle["oracle"].items()
            for lang, o in langs.items()})

@@ -153,7 +153,7 @@ def _data(**kw):
 
 
 def test_every_registry_entry_has_a_fixture():
-    local_only = {"demo_nli", "demo_choice", "demo_americas"}  # generated; see test_demo_data
+    local_only = {"demo_nli", "demo_choice", "demo_social", "demo_americas"}  # generated; see test_demo_data
     assert set(FIXTURES) | local_only == set(TASKS)
 
 
@@ -346,7 +346,8 @@ def test_phase2_takes_every_head_but_a_target_trains_on_its_own_head_and_labels(
                                           r"'paws_x'.*head and labels must match"):
         load_config("params/full.yaml", {"data.targets.xnli.train": "paws_x"})
     with pytest.raises(ConfigError, match=r"target 'xcopa' .* cannot be trained on 'mnli'"):
-        load_config("params/full.yaml", {"data.targets.xcopa.train": "mnli"})
+        load_config("params/full.yaml", {"data.targets.xcopa.train": "mnli",
+                                         "data.targets.xcopa.train_before": []})
     with pytest.raises(ConfigError, match=r"task 'squad' \(head 'extractive_qa'.*cannot be a target"):
         load_config("params/full.yaml", {"data.targets": {"squad": {"train": "squad"}}})
     with pytest.raises(ConfigError, match=r"also_evaluate 'xcopa' has another head"):
