@@ -158,6 +158,31 @@ def main_table(tasks: dict[str, TaskAnalysis], order: list[str]) -> pd.DataFrame
     return table
 
 
+def reference_section(cfg: StudyConfig, analysis: Analysis) -> str:
+    """Words on the published reference figures (study/references.yaml) for the study's model:
+    whether its `none` baseline reproduces each zero-shot figure, and the figures themselves;
+    for a model none was published for, a line that none applies."""
+    from study import references
+
+    baseline = {}
+    for task, t in analysis.tasks.items():
+        none = t.intervals[t.intervals.condition == "none"].set_index("language")
+        if "avg" not in none.index:
+            continue
+        baseline[task] = {"languages": [x for x in none.index if x != "avg"],
+                          "accuracy": none.loc["avg", "accuracy"], "ci_low": none.loc["avg", "ci_low"],
+                          "ci_high": none.loc["avg", "ci_high"],
+                          "per_language": none.accuracy.drop("avg").to_dict()}
+    demo = cfg.data.source == "local" and cfg.model.build is not None
+    lines = references.lines(cfg.model.name_or_path, baseline, demo)
+    figures = references.table(cfg.model.name_or_path)
+    if figures:
+        lines += ["", "| task | setting | published | languages | source |", "|---|---|---|---|---|",
+                  *(f"| {f['task']} | {f['setting']} | {f['published']:.1f} | {f['languages']} | "
+                    f"[{f['source']}]({f['url']}) |" for f in figures)]
+    return "\n".join(lines)
+
+
 def oracle_table(oracle: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """Task x condition: mean test accuracy (percent, over languages and seeds) of the English
     dev choice and of each language's own dev choice, the gap in points, and how often the

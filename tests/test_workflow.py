@@ -60,9 +60,11 @@ def test_report_has_every_section_with_real_numbers(study):
     html = (cfg.study_dir / "report.html").read_text()
     for heading in ("Does this study detect effects?", "Main result", "Paired comparisons", "Per language",
                     "Gain and typological distance", "Training curves", "Provenance",
-                    "Oracle: target-language dev (an upper bound, not zero-shot)"):
+                    "Oracle: target-language dev (an upper bound, not zero-shot)",
+                    "Published reference figures"):
         assert f">{heading}<" in html, heading
     assert "not a scientific result" in html  # the demo warning
+    assert "No published reference applies" in html and "small model: its numbers are not comparable" in html
     assert "translate-train (reference, not zero-shot)" in html and "is a reference, not zero-shot" in html
     assert "pipeline.configure" not in html  # no code cells
     # 1 CI figure, per task bars + heatmap (3 tasks), 3 regression figures, training curves
