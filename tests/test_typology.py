@@ -147,6 +147,21 @@ def test_params_can_name_the_individual_language_code():
     assert typology.code_table(["zh"], {"zh": "cmn"}).loc["zh", "uriel_code"] == "cmn"
 
 
+@pytest.mark.parametrize("params", ["demo.yaml", "base.yaml", "full.yaml"])
+def test_every_shipped_code_mapping_gives_a_real_distance_to_english(params):
+    """A code the params name for a language must carry data in URIEL: Eastern Huasteca
+    Nahuatl (nhe), once full.yaml's code for AmericasNLI's nah, has only English's word order
+    and one phonological feature there, so its distance to English came out 0.0."""
+    from pathlib import Path
+
+    from study.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "params" / params)
+    for lang, code in cfg.selection.uriel_codes.items():
+        assert typology.pair_distance("en", lang, FEATURES, None, {lang: code}) > 0.1, (lang, code)
+    assert typology.pair_distance("en", "nah", FEATURES, None, {"nah": "nhe"}) == 0.0  # why nhe is not used
+
+
 def test_uriel_codes_must_be_iso_639_3():
     from pathlib import Path
 
