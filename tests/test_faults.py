@@ -314,7 +314,7 @@ def test_bad_data_file_gives_one_clear_error_and_writes_nothing(tmp_path, capsys
 def test_the_shipped_demo_data_passes_the_check(capsys):
     code = grid.main(["check", str(ROOT / "params" / "demo.yaml")])
     out = capsys.readouterr().out
-    assert code == 0 and "57 local data split(s) readable" in out, out
+    assert code == 0 and "59 local data split(s) readable" in out, out
 
 
 # -- the Hub ----------------------------------------------------------------------------
