@@ -381,7 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     try:
         if args.command == "plan":
+            import datasets
+
             cfg = load_config(args.params)
+            datasets.disable_progress_bars()  # the plan reads local splits: per-file bars are noise
             table, n = plan(cfg)
             counts = ", ".join(f"{k} {v}" for k, v in table["jobs"].items() if k != "total")
             print(f"study {cfg.study!r} ({args.params}): {table.loc['total', 'jobs']} jobs ({counts})")

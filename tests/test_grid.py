@@ -276,11 +276,16 @@ def test_plan_names_the_missing_size_of_a_hub_task(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_demo_plan_prints_the_cpu_projection():
+def test_demo_plan_prints_the_cpu_projection(tmp_path):
+    # an empty datasets cache, as on a fresh clone (each local split is read and prepared
+    # anew), and progress bars on, as in a user's terminal (the suite's conftest turns them off)
+    env = {**{k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"},
+           "HF_DATASETS_CACHE": str(tmp_path / "cache")}
     result = subprocess.run([sys.executable, "-m", "study.grid", "plan", str(ROOT / "params/demo.yaml")],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert "hours on cpu-2core" in result.stdout and "phase3" in result.stdout
+    assert "examples/s" not in result.stderr, result.stderr[-2000:]  # no per-split progress bars
     # Every STUDY.md condition, random as two draws: 8 phase-2 ids x 4 seeds; 2 targets x 9 x 4 seeds.
     assert "107 jobs (base_model 1, select 1, phase2 32, phase3 72, report 1)" in result.stdout
     from study.conditions import CONDITIONS
