@@ -166,3 +166,33 @@ def test_a_phase2_job_cancelled_with_scancel_resumes_from_its_checkpoint(cluster
     assert here.wait(600) == 0
     pd.testing.assert_frame_equal(_results(cfg.study_dir), _results(load_config(local).study_dir))
     assert _weights(cfg.study_dir) == _weights(load_config(local).study_dir)
+
+
+@pytest.mark.faults
+def test_a_phase3_job_past_its_time_limit_is_named_as_a_time_limit_failure(cluster, tmp_path):
+    """A phase-3 job that runs past its time limit (here plan.max_runtime_minutes: 1, and
+    far more epochs than a minute allows) is ended by SLURM as TIMEOUT; the study names the
+    job, the limit it had, the settings behind it and its log, and leaves no half-written run."""
+    from conftest import write_params
+    from test_kills import KILL_STUDY, _assert_nothing_half_written
+
+    raw = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text())
+    params = write_params(tmp_path, **{**KILL_STUDY, "study": "timeout", "conditions": ["none"],
+                                       "phase3": {**KILL_STUDY["phase3"], "epochs": 150},
+                                       "plan": {**raw["plan"], "max_runtime_minutes": 1}})
+    cfg = load_config(params)
+    assert costs.runtime_minutes(cfg, "phase3", "demo_nli") == 1
+    done = _make_study(params, cluster, cluster_profile(tmp_path / "profile", cfg.plan.memory_mb["phase3"]))
+    assert done.returncode != 0, (done.stdout + done.stderr)[-3000:]
+    job = re.search(r"SLURM-job '(\d+)' failed, SLURM status is: 'TIMEOUT'",
+                    (cfg.study_dir / "logs" / "snakemake.log").read_text())
+    assert job, done.stderr[-3000:]
+    job = job.group(1)
+    assert _scontrol(job, cluster)["JobState"] == "TIMEOUT"
+    assert _scontrol(job, cluster)["TimeLimit"] == "00:01:00"
+    print(f"SLURM job {job} ran past its limit; the study said:\n{done.stderr[-1500:]}")
+    assert (f"time limit: phase3 runs/demo_nli/none/seed0 (SLURM job {job}) was stopped at its time limit "
+            f"of 1 min; its logs: {cfg.study_dir}/logs/phase3/demo_nli-none-seed0.log") in done.stderr
+    assert "plan.max_runtime_minutes (1)" in done.stderr
+    _assert_nothing_half_written(cfg.study_dir)
+    assert not (cfg.study_dir / "runs" / "demo_nli" / "none" / "seed0").exists()
