@@ -13,7 +13,7 @@ CORES  ?= $(shell nproc 2>/dev/null || echo 2)
 # share its fixtures, so they stay together): a test mostly waits on the studies it starts.
 XDIST  ?= -n $(CORES) --dist loadfile
 
-.PHONY: demo study report plan check clean test test-faults bench lab lint
+.PHONY: demo study report plan check clean test test-faults bench bench-gpu lab lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ test-faults: $(STAMP)
 ## bench: the study's training core side by side with the run_xnli recipe -> benchmarks/results.json
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+## bench-gpu: the core at xlm-roberta-large's shape on a GPU, against the recipe -> benchmarks/results-gpu.json
+bench-gpu: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_gpu.py $(BENCH_ARGS)
 
 ## lab: JupyterLab on the notebooks, with the project's kernel
 lab: $(STAMP)
