@@ -112,11 +112,11 @@ def oracle_rows(cfg: StudyConfig) -> pd.DataFrame:
         m = read_json(run / "metrics.json")
         for task, langs in m["oracle"].items():
             for lang, o in langs.items():
+                # percent, rounded past float noise (0.11 * 100 is 11.000000000000002)
+                english, oracle = round(100 * o["english_choice_test"], 9), round(100 * o["test"], 9)
                 rows.append({"condition": m["condition"], "family": m["phase2_family"], "target": m["target"],
                              "task": task, "language": lang, "seed": m["seed"],
-                             "english_choice_step": o["english_choice_step"],
-                             # percent, rounded past float noise (0.11 * 100 is 11.000000000000002)
-                             "english_choice_test": round(100 * o["english_choice_test"], 9),
-                             "oracle_step": o["step"], "oracle_test": round(100 * o["test"], 9),
-                             "gap": round(o["gap"], 9)})
+                             "english_choice_step": o["english_choice_step"], "english_choice_test": english,
+                             "oracle_step": o["step"], "oracle_test": oracle,
+                             "gap": round(oracle - english, 9)})
     return pd.DataFrame(rows, columns=ORACLE_COLUMNS)
