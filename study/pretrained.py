@@ -99,24 +99,25 @@ def build_tiny_xlmr(out: Path, texts: list[str], spec: ModelConfig, seed: int,
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM, set_seed
 
-    torch.set_num_threads(threads)
-    set_seed(seed)
-    tokenizer = train_tokenizer(texts, spec.vocab_size)
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),  # the trainer may stop short of the asked size
-        hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads, intermediate_size=spec.ffn_size,
-        max_position_embeddings=258, type_vocab_size=1,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2,
-    )
-    model = XLMRobertaForMaskedLM(config)
-    aligned = 0
-    if dictionary:  # cross-lingual word embeddings, kept as they are by the masked LM
-        aligned = align_embeddings(model, tokenizer, dictionary, seed)
-        model.roberta.embeddings.word_embeddings.weight.requires_grad_(False)
-    history = _pretrain_mlm(model, tokenizer, texts, spec.mlm_epochs, seed, out) \
-        if spec.mlm_epochs > 0 else []
+    # `<out>.partial` from the start: the console counts the build as running while it trains
     with atomic_dir(out) as tmp:
+        torch.set_num_threads(threads)
+        set_seed(seed)
+        tokenizer = train_tokenizer(texts, spec.vocab_size)
+        config = XLMRobertaConfig(
+            vocab_size=len(tokenizer),  # the trainer may stop short of the asked size
+            hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
+            num_attention_heads=spec.num_heads, intermediate_size=spec.ffn_size,
+            max_position_embeddings=258, type_vocab_size=1,
+            pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        )
+        model = XLMRobertaForMaskedLM(config)
+        aligned = 0
+        if dictionary:  # cross-lingual word embeddings, kept as they are by the masked LM
+            aligned = align_embeddings(model, tokenizer, dictionary, seed)
+            model.roberta.embeddings.word_embeddings.weight.requires_grad_(False)
+        history = _pretrain_mlm(model, tokenizer, texts, spec.mlm_epochs, seed, out) \
+            if spec.mlm_epochs > 0 else []
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / "build.json", {

@@ -237,3 +237,24 @@ def test_a_signalled_run_stops_in_one_line_and_leaves_nothing_behind(tmp_path, s
     done = _run(params)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert (load_config(params).study_dir / "report.html").is_file()
+
+
+def test_the_base_models_build_counts_as_running_while_it_trains(tmp_path, monkeypatch):
+    """The demo's longest first job, building its model, shows as running in the progress
+    line while its masked LM trains, not only while it writes (its `.partial` folder)."""
+    from conftest import TINY, write_params
+
+    from study import pretrained
+
+    cfg = load_config(write_params(tmp_path, **TINY))
+    seen = []
+    train = pretrained._pretrain_mlm
+
+    def watching(*args, **kwargs):
+        seen.append([console.describe(w.job) for w in console.Progress(cfg).running()])
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(pretrained, "_pretrain_mlm", watching)
+    pretrained.ensure_base_model(cfg)
+    assert seen == [["base model"]]
+    assert [console.describe(w.job) for w in console.Progress(cfg).running()] == []  # built
